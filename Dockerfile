@@ -1,0 +1,16 @@
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 MES_VAR_DIR=/var/lib/labmes
+WORKDIR /app
+COPY pyproject.toml constraints.txt README.md ./
+COPY mes ./mes
+COPY machines ./machines
+COPY plugins ./plugins
+COPY jobs ./jobs
+COPY federation ./federation
+RUN pip install --no-cache-dir -c constraints.txt .
+COPY . .
+RUN useradd --system --home /var/lib/labmes labmes && mkdir -p /var/lib/labmes && chown labmes /var/lib/labmes
+USER labmes
+EXPOSE 8000
+CMD ["gunicorn", "mes.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4"]

@@ -1,0 +1,56 @@
+# Lab MES — the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# Reinstall when the declared dependencies or the lock change.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt $(wildcard examples/*/pyproject.toml) 2>/dev/null | sha256sum | cut -c1-12)
+EXAMPLE_PLUGINS := $(patsubst %/pyproject.toml,-e %,$(wildcard examples/*/pyproject.toml))
+
+# Real services for the production-like test pass (running on our machines and in CI).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+TEST_SERVICES_REDIS_URL ?= redis://127.0.0.1:6379/14
+# The test runs must not pick up a developer's .env or production variables.
+TEST_ENV := env -u DATABASE_URL -u REDIS_URL -u TASK_ENGINE -u SECRET_KEY -u DEBUG -u ALLOWED_HOSTS MES_ENV_FILE=/dev/null
+
+.PHONY: run test lint test-sqlite test-services venv lock bench clean
+
+$(STAMP):
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing Lab MES and its dependencies into $(VENV)…"
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]" $(EXAMPLE_PLUGINS)
+	@rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	@$(BIN)/python manage.py bootstrap
+	@$(BIN)/python manage.py up --simulate 8
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(TEST_ENV) $(BIN)/python manage.py check
+	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
+
+test-sqlite: $(STAMP)
+	$(TEST_ENV) $(BIN)/pytest
+
+test-services: $(STAMP)
+	$(TEST_ENV) DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_SERVICES_REDIS_URL) TASK_ENGINE=celery \
+		$(BIN)/pytest -m "not slow"
+
+test: lint test-sqlite test-services
+
+# Regenerate the lock of exact versions after changing dependencies in pyproject.toml.
+lock: 
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e ' | grep -iv '^mes-plugin-example' > constraints.txt
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,261 @@
+"""Poll a fleet at each machine's cadence, from one or many processes, one owner per machine.
+
+Each poller process claims a fair share of the machines with expiring leases (mes.leases) and renews
+them; a poller that dies stops renewing and the others take its machines over within one lease
+period. Polls run on a thread pool. A machine that fails backs off (2 s doubling to 60 s) and
+machines in backoff may use only a few of the threads, so a room of powered-off printers can never
+delay the live ones (FDM Monster's failure with 54 printers off).
+
+The poller knows nothing about drivers: it is given callables that list machines, poll one machine
+and set machines up or tear them down when ownership arrives or leaves.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from mes.leases import LeaseStore
+
+logger = logging.getLogger(__name__)
+
+LEASE_PREFIX = "machine:"
+POLLER_PREFIX = "poller:"
+BACKOFF_START = 2.0
+BACKOFF_MAX = 60.0
+
+
+@dataclass
+class PollerConfig:
+    lease_ttl: float = 10.0
+    threads: int = 32
+    # At most this share of the threads may be busy with machines that are backing off.
+    backoff_thread_share: float = 0.25
+    tick: float = 0.02
+    default_cadence: float = 2.0
+
+
+@dataclass
+class PollStats:
+    polls: int = 0
+    failures: int = 0
+    late: int = 0  # polls started more than half a cadence after they were due
+    lateness_total: float = 0.0
+
+
+@dataclass(order=True)
+class _Due:
+    at: float
+    machine_id: str = field(compare=False)
+    generation: int = field(compare=False, default=0)
+
+
+@dataclass
+class _Machine:
+    machine_id: str
+    cadence: float
+    backoff: float = 0.0  # 0 while healthy
+    generation: int = 0  # invalidates queued entries when the machine is rescheduled or dropped
+    in_flight: bool = False
+
+
+class FleetPoller:
+    def __init__(
+        self,
+        *,
+        owner: str,
+        store: LeaseStore,
+        list_machines: Callable[[], dict[str, float]],
+        poll: Callable[[str], bool],
+        on_acquire: Callable[[list[str]], None] | None = None,
+        on_release: Callable[[list[str]], None] | None = None,
+        config: PollerConfig | None = None,
+    ) -> None:
+        """``list_machines`` returns {machine id: cadence in seconds} for every active machine;
+        ``poll`` returns True when the machine answered."""
+        self.owner = owner
+        self.store = store
+        self.list_machines = list_machines
+        self.poll = poll
+        self.on_acquire = on_acquire or (lambda ids: None)
+        self.on_release = on_release or (lambda ids: None)
+        self.config = config or PollerConfig()
+        self.stats = PollStats()
+        self._machines: dict[str, _Machine] = {}
+        self._queue: list[_Due] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(self.config.threads, thread_name_prefix="poll")
+        self._backoff_busy = 0
+        self._next_lease_cycle = 0.0
+
+    # --- ownership -------------------------------------------------------------------------
+    def owned(self) -> set[str]:
+        with self._lock:
+            return set(self._machines)
+
+    def lease_cycle(self) -> None:
+        """Renew our leases, claim our fair share of free machines, let go of the rest."""
+        fleet = self.list_machines()
+        ttl = self.config.lease_ttl
+        pollers = self.store.acquire_many([POLLER_PREFIX + self.owner], owner=self.owner, ttl=ttl)
+        assert pollers, "a poller's own heartbeat key is never contended"
+        live_pollers = self._live_poller_count()
+        share = math.ceil(len(fleet) / max(live_pollers, 1))
+        current = self.owned() & set(fleet)
+        # Keep what we own (up to our share), then try free machines until we reach the share.
+        keep = sorted(current)[:share]
+        held = (
+            self.store.acquire_many([LEASE_PREFIX + m for m in keep], owner=self.owner, ttl=ttl)
+            if keep
+            else set()
+        )
+        held_ids = {key.removeprefix(LEASE_PREFIX) for key in held}
+        if len(held_ids) < share:
+            holders = self.store.holders([LEASE_PREFIX + m for m in fleet if m not in held_ids])
+            free = [m for m in sorted(fleet) if m not in held_ids and LEASE_PREFIX + m not in holders]
+            wanted = free[: share - len(held_ids)]
+            if wanted:
+                got = self.store.acquire_many([LEASE_PREFIX + m for m in wanted], owner=self.owner, ttl=ttl)
+                held_ids |= {key.removeprefix(LEASE_PREFIX) for key in got}
+        lost = (self.owned() - held_ids) | (self.owned() - set(fleet))
+        surplus = current - set(keep)
+        if surplus:
+            self.store.release_many([LEASE_PREFIX + m for m in surplus], owner=self.owner)
+        gained = held_ids - self.owned()
+        self._apply_ownership(gained=gained, lost=lost | surplus, fleet=fleet)
+
+    def _live_poller_count(self) -> int:
+        """Pollers announce themselves with a lease on ``poller:<owner>``; count the unexpired ones."""
+        return max(1, len(self.store.holders_with_prefix(POLLER_PREFIX)))
+
+    def _apply_ownership(self, *, gained: set[str], lost: set[str], fleet: dict[str, float]) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for machine_id in lost:
+                entry = self._machines.pop(machine_id, None)
+                if entry:
+                    entry.generation += 1
+            for machine_id in gained:
+                entry = _Machine(machine_id, cadence=fleet.get(machine_id) or self.config.default_cadence)
+                self._machines[machine_id] = entry
+                heapq.heappush(self._queue, _Due(now, machine_id, entry.generation))
+            for machine_id, entry in self._machines.items():
+                entry.cadence = fleet.get(machine_id) or self.config.default_cadence
+        if lost:
+            logger.info("poller %s released %d machine(s)", self.owner, len(lost))
+            self._safely(self.on_release, sorted(lost))
+        if gained:
+            logger.info("poller %s took over %d machine(s)", self.owner, len(gained))
+            self._safely(self.on_acquire, sorted(gained))
+
+    @staticmethod
+    def _safely(callback: Callable[[list[str]], None], ids: list[str]) -> None:
+        try:
+            callback(ids)
+        except Exception:
+            logger.exception("ownership callback failed for %d machine(s)", len(ids))
+
+    # --- polling ---------------------------------------------------------------------------
+    def _backoff_slots(self) -> int:
+        return max(1, int(self.config.threads * self.config.backoff_thread_share))
+
+    def run_once(self, now: float | None = None) -> int:
+        """Start every poll that is due; return how many were started."""
+        now = time.monotonic() if now is None else now
+        to_start: list[_Machine] = []
+        deferred: list[_Due] = []
+        with self._lock:
+            while self._queue and self._queue[0].at <= now:
+                due = heapq.heappop(self._queue)
+                entry = self._machines.get(due.machine_id)
+                if entry is None or entry.generation != due.generation or entry.in_flight:
+                    continue
+                if entry.backoff and self._backoff_busy >= self._backoff_slots():
+                    deferred.append(due)  # wait for a backoff slot; live machines go first
+                    continue
+                entry.in_flight = True
+                if entry.backoff:
+                    self._backoff_busy += 1
+                lateness = now - due.at
+                self.stats.lateness_total += lateness
+                if lateness > entry.cadence / 2:
+                    self.stats.late += 1
+                to_start.append(entry)
+            for due in deferred:
+                heapq.heappush(self._queue, due)
+        # Submitted outside the lock: a poll that finishes at once runs its callback in this thread.
+        for entry in to_start:
+            future = self._pool.submit(self.poll, entry.machine_id)
+            future.add_done_callback(lambda f, e=entry, t=now: self._finished(e, t, f))
+        return len(to_start)
+
+    def _finished(self, entry: _Machine, started_at: float, future: Future) -> None:
+        try:
+            ok = bool(future.result())
+        except Exception:
+            logger.exception("poll of machine %s raised", entry.machine_id)
+            ok = False
+        with self._lock:
+            self.stats.polls += 1
+            if entry.backoff:
+                self._backoff_busy -= 1
+            entry.in_flight = False
+            if ok:
+                entry.backoff = 0.0
+                next_at = started_at + entry.cadence
+            else:
+                self.stats.failures += 1
+                entry.backoff = BACKOFF_START if not entry.backoff else min(entry.backoff * 2, BACKOFF_MAX)
+                next_at = time.monotonic() + entry.backoff
+            if self._machines.get(entry.machine_id) is entry:
+                heapq.heappush(
+                    self._queue, _Due(max(next_at, time.monotonic()), entry.machine_id, entry.generation)
+                )
+
+    def run(self) -> None:
+        """Poll until ``stop()``; renew leases every third of the lease period."""
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if now >= self._next_lease_cycle:
+                    try:
+                        self.lease_cycle()
+                    except Exception:
+                        # The lease store (Redis or the database) is down: keep polling what we own
+                        # until our leases run out, and try again on the next cycle.
+                        logger.exception("lease renewal failed; retrying")
+                    self._next_lease_cycle = now + self.config.lease_ttl / 3
+                self.run_once(now)
+                self._stop.wait(self.config.tick)
+        finally:
+            self.shutdown()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def shutdown(self) -> None:
+        """Let in-flight polls finish, hand our machines back at once (no waiting for expiry)."""
+        self._pool.shutdown(wait=True)
+        owned = sorted(self.owned())
+        with self._lock:
+            self._machines.clear()
+            self._queue.clear()
+        if owned:
+            self._safely(self.on_release, owned)
+            try:
+                self.store.release_many([LEASE_PREFIX + m for m in owned], owner=self.owner)
+                self.store.release_many([POLLER_PREFIX + self.owner], owner=self.owner)
+            except Exception:
+                logger.exception("could not release leases on shutdown; they expire on their own")
+
+    def backoff_of(self, machine_id: str) -> float:
+        with self._lock:
+            entry = self._machines.get(machine_id)
+            return entry.backoff if entry else 0.0

@@ -1,0 +1,224 @@
+"""Lab MES settings: everything comes from the environment (and an optional ``.env``).
+
+With no variables set, Lab MES runs on the *embedded default*: SQLite in ``var/``, a database cache
+shared by all local processes and django-q2 on the ORM broker. ``.env.example`` documents every
+variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+
+from mes import config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+ENV_FILE = Path(env.str("MES_ENV_FILE", default=str(BASE_DIR / ".env")))
+if ENV_FILE.is_file():
+    environ.Env.read_env(ENV_FILE, overwrite=False)
+
+VAR_DIR = Path(env.str("MES_VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env.bool("DEBUG", default=True)
+SECRET_KEY = config.secret_key(
+    env.str("SECRET_KEY", default=""), debug=DEBUG, key_file=VAR_DIR / "secret_key"
+)
+ALLOWED_HOSTS = config.allowed_hosts(env.list("ALLOWED_HOSTS", default=[]), debug=DEBUG)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "django_q",
+    "mes.apps.MesConfig",
+    "plugins.apps.PluginsConfig",
+    "machines.apps.MachinesConfig",
+    "jobs.apps.JobsConfig",
+    "federation.apps.FederationConfig",
+    "opcua.apps.OpcuaConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "mes.urls"
+WSGI_APPLICATION = "mes.wsgi.application"
+ASGI_APPLICATION = "mes.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": config.database_config(
+        env.str("DATABASE_URL", default=""), default_sqlite_path=VAR_DIR / "db.sqlite3"
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="") or None
+CACHES = {"default": config.cache_config(REDIS_URL)}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on every request until collectstatic has run
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Uploads are streamed to temporary files, never held whole in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
+    CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "mes.api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "mes.api.permissions.TokenHasScope",
+    ],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "mes.api.exceptions.exception_handler",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Lab MES API",
+    "DESCRIPTION": "Machines, print jobs and lab-to-lab federation for Lab MES.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# Task engine: django-q2 on the ORM broker (embedded) or Celery on Redis (scale-out).
+TASK_ENGINE = config.task_engine(env.str("TASK_ENGINE", default="django-q"), redis_url=REDIS_URL)
+Q_CLUSTER = {
+    "name": "labmes",
+    "orm": "default",
+    "workers": env.int("Q_WORKERS", default=2),
+    "timeout": 120,
+    "retry": 180,
+    "max_attempts": 3,
+    "catch_up": False,
+    "ack_failures": True,
+    "label": "Task queue",
+}
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "")
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+MES_SITE_NAME = env.str("MES_SITE_NAME", default="Lab MES")
+# Which part of Lab MES this process is; set by `manage.py up` and docker compose. Only "standalone"
+# (a single process: tests, the shell) and "poller" processes talk to machines and run their hooks.
+MES_PROCESS_ROLE = config.process_role(env.str("MES_PROCESS_ROLE", default="standalone"))
+
+# OPC UA: publish the fleet to the lab's server (client mode) or serve it ourselves (server mode).
+# docs/opcua.md describes the address space; both unset = no OPC UA.
+OPCUA_SERVER_URL = env.str("OPCUA_SERVER_URL", default="")
+OPCUA_SERVE = env.str("OPCUA_SERVE", default="")
+OPCUA_USERNAME = env.str("OPCUA_USERNAME", default="")
+OPCUA_PASSWORD = env.str("OPCUA_PASSWORD", default="")
+OPCUA_SECURITY = env.str("OPCUA_SECURITY", default="None")
+OPCUA_CERTIFICATE = env.str("OPCUA_CERTIFICATE", default="")
+OPCUA_PRIVATE_KEY = env.str("OPCUA_PRIVATE_KEY", default="")
+OPCUA_SERVER_CERTIFICATE = env.str("OPCUA_SERVER_CERTIFICATE", default="")
+OPCUA_NAMESPACE_URI = env.str("OPCUA_NAMESPACE_URI", default="urn:labmes:opcua")
+OPCUA_ALLOW_CONTROL = env.bool("OPCUA_ALLOW_CONTROL", default=False)
+OPCUA_BACKOFF_INITIAL = env.float("OPCUA_BACKOFF_INITIAL", default=1.0)
+OPCUA_BACKOFF_MAX = env.float("OPCUA_BACKOFF_MAX", default=60.0)
+OPCUA_POLL_INTERVAL = env.float("OPCUA_POLL_INTERVAL", default=0.5)
+OPCUA_TIMEOUT = env.float("OPCUA_TIMEOUT", default=4.0)
+
+# Jobs
+JOBS_MAX_UPLOAD_BYTES = env.int("JOBS_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
+JOBS_REQUIRE_APPROVAL = env.bool("JOBS_REQUIRE_APPROVAL", default=False)
+JOBS_FORBIDDEN_COMMANDS = env.list("JOBS_FORBIDDEN_COMMANDS", default=["M500", "M502", "M997"])
+# At most this many machines heating at once (breakers trip when a farm heats together); 0 = no limit.
+JOBS_MAX_HEATING = env.int("JOBS_MAX_HEATING", default=0)
+# A job the printers refuse this many times fails instead of going back to the queue.
+JOBS_DISPATCH_MAX_ATTEMPTS = env.int("JOBS_DISPATCH_MAX_ATTEMPTS", default=3)
+
+# Federation (lab-to-lab API, see docs/federation.md). Private signing keys are files with mode 0600 in
+# FEDERATION_KEY_DIR, never in the database or the API; back the directory up with the database.
+FEDERATION_KEY_DIR = Path(env.str("FEDERATION_KEY_DIR", default=str(VAR_DIR / "federation")))
+FEDERATION_BASE_URL = env.str("FEDERATION_BASE_URL", default="").rstrip("/")
+FEDERATION_DISCOVERABLE = env.bool("FEDERATION_DISCOVERABLE", default=False)
+FEDERATION_MAX_SKEW = env.int("FEDERATION_MAX_SKEW", default=300)
+FEDERATION_ALLOW_HTTP = env.bool("FEDERATION_ALLOW_HTTP", default=DEBUG)
+FEDERATION_CONNECT_RATE = env.str("FEDERATION_CONNECT_RATE", default="20/hour")
+FEDERATION_HTTP_TIMEOUT = env.float("FEDERATION_HTTP_TIMEOUT", default=10.0)
+FEDERATION_EVENT_MAX_ATTEMPTS = env.int("FEDERATION_EVENT_MAX_ATTEMPTS", default=15)

@@ -1,0 +1,74 @@
+"""Docker cannot run here, so the compose file is checked against the code it must start."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from mes.management.commands.up import child_specs
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def documented_variables() -> set[str]:
+    text = (ROOT / ".env.example").read_text()
+    return set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", text, re.M))
+
+
+def test_compose_has_the_production_services_with_healthchecks_and_volumes():
+    compose = load_compose()
+    services = compose["services"]
+    assert {"postgres", "redis", "web", "worker", "beat", "poller"} <= set(services)
+    for name in ("postgres", "redis", "web", "worker"):
+        assert "healthcheck" in services[name], name
+    assert {"pgdata", "redisdata", "media"} <= set(compose["volumes"])
+    for name in ("web", "worker", "beat", "poller", "migrate"):
+        assert services[name]["build"] == ".", name
+    assert (ROOT / "Dockerfile").is_file()
+
+
+def test_compose_commands_match_the_supervisors(settings):
+    services = load_compose()["services"]
+    settings.TASK_ENGINE = "celery"
+    specs = {spec.name: spec.argv for spec in child_specs(bind="0.0.0.0:8000", web_workers=3)}
+    # The supervisor runs "python -m gunicorn/celery …"; compose runs the same entry points directly.
+    assert services["web"]["command"][:2] == ["gunicorn", specs["web"][3]]
+    assert services["worker"]["command"][:4] == ["celery", *specs["worker"][3:6]]
+    assert services["beat"]["command"][:4] == ["celery", *specs["beat"][3:6]]
+    assert services["poller"]["command"] == ["python", *specs["poller"][1:]]
+    assert services["migrate"]["command"] == ["python", "manage.py", "bootstrap"]
+
+
+def test_each_compose_process_has_the_role_the_supervisor_gives_it(settings):
+    services = load_compose()["services"]
+    settings.TASK_ENGINE = "celery"
+    for spec in child_specs(bind="0.0.0.0:8000", web_workers=3):
+        if spec.name in services:
+            assert services[spec.name]["environment"]["MES_PROCESS_ROLE"] == spec.env["MES_PROCESS_ROLE"]
+
+
+def test_compose_variables_are_settings_that_exist():
+    compose = load_compose()
+    env = compose["services"]["web"]["environment"]
+    assert env["TASK_ENGINE"] == "celery"
+    assert env["DEBUG"] == "false"
+    assert env["DATABASE_URL"].startswith("postgres://")
+    assert env["REDIS_URL"].startswith("redis://redis:")
+    settings_text = (ROOT / "mes" / "settings.py").read_text()
+    known = documented_variables()
+    for name in env:
+        assert name in known, f"{name} is not documented in .env.example"
+        assert f'"{name}"' in settings_text, f"{name} is not read by mes/settings.py"
+
+
+def test_every_variable_the_settings_read_is_documented():
+    settings_text = (ROOT / "mes" / "settings.py").read_text()
+    read = set(re.findall(r'env\.\w+\(\s*"([A-Z][A-Z0-9_]+)"', settings_text))
+    missing = read - documented_variables()
+    assert not missing, f".env.example lacks {sorted(missing)}"
