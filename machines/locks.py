@@ -1,0 +1,76 @@
+"""A cross-process lock around all I/O with one machine: at most one process talks to a printer at a time.
+
+The dispatcher (upload, start), the control tasks (pause, resume, cancel) and the poller all take
+``machine_io_lock(machine_id)`` before calling the driver, so a poll never interleaves with an upload and
+two workers never send commands to one printer at once. Like ``machines.state.machine_lock`` it uses
+``cache.add`` (atomic on the database cache and on Redis) with a random token, so only the holder
+releases it, and an expiry, so a killed holder blocks the machine for at most ``ttl`` seconds.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from django.core.cache import cache
+
+IO_LOCK_KEY = "machines:io-lock:{}"
+IO_LOCK_TTL = 60.0  # seconds; long operations (uploads) pass a longer ttl or call extend()
+IO_LOCK_WAIT = 10.0
+_POLL_EVERY = 0.01
+
+
+class MachineBusy(RuntimeError):
+    """Another process holds the machine's I/O lock (and kept it longer than we were willing to wait)."""
+
+
+@dataclass
+class MachineIOLock:
+    machine_id: str
+    token: str
+    ttl: float
+
+    @property
+    def key(self) -> str:
+        return IO_LOCK_KEY.format(self.machine_id)
+
+    def held(self) -> bool:
+        return cache.get(self.key) == self.token
+
+    def extend(self, ttl: float | None = None) -> bool:
+        """Push the expiry out (during a long upload); False when the lock was lost to expiry."""
+        if not self.held():
+            return False
+        return bool(cache.touch(self.key, ttl or self.ttl))
+
+    def release(self) -> None:
+        if self.held():
+            cache.delete(self.key)
+
+
+def machine_io_lock_acquire(
+    machine_id: object, *, wait: float = IO_LOCK_WAIT, ttl: float = IO_LOCK_TTL
+) -> MachineIOLock:
+    """Take the lock, waiting up to ``wait`` seconds (0: try once); raise ``MachineBusy`` otherwise."""
+    lock = MachineIOLock(machine_id=str(machine_id), token=uuid.uuid4().hex, ttl=ttl)
+    deadline = time.monotonic() + wait
+    while not cache.add(lock.key, lock.token, timeout=ttl):
+        if time.monotonic() >= deadline:
+            raise MachineBusy(f"machine {machine_id} is busy talking to another process")
+        time.sleep(_POLL_EVERY)
+    return lock
+
+
+@contextmanager
+def machine_io_lock(
+    machine_id: object, *, wait: float = IO_LOCK_WAIT, ttl: float = IO_LOCK_TTL
+) -> Iterator[MachineIOLock]:
+    """``with machine_io_lock(machine.id): driver.upload(...)`` — see the module docstring."""
+    lock = machine_io_lock_acquire(machine_id, wait=wait, ttl=ttl)
+    try:
+        yield lock
+    finally:
+        lock.release()

@@ -1,0 +1,28 @@
+"""Any change to machines or their settings bumps the registry generation, however it was made
+(API, admin, shell), so every process reloads."""
+
+from __future__ import annotations
+
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from machines.models import MachineConfig, MachineSetting
+from machines.state import forget_state
+from plugins.generation import generation_bump
+
+
+@receiver(post_save, sender=MachineConfig)
+@receiver(post_save, sender=MachineSetting)
+def _machine_changed(sender, instance, **kwargs) -> None:
+    generation_bump(reason=f"{sender.__name__} {instance.pk} saved")
+
+
+@receiver(post_delete, sender=MachineSetting)
+def _setting_deleted(sender, instance: MachineSetting, **kwargs) -> None:
+    generation_bump(reason=f"setting {instance.key} deleted")
+
+
+@receiver(post_delete, sender=MachineConfig)
+def _machine_deleted(sender, instance: MachineConfig, **kwargs) -> None:
+    forget_state(instance.pk)
+    generation_bump(reason=f"machine {instance.pk} deleted")

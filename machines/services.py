@@ -1,0 +1,177 @@
+"""Writes for machines. Every function validates fully before writing and writes in one transaction,
+so bad input leaves nothing half-written. Saving bumps the registry generation (see receivers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from machines.models import MachineConfig, MachineSetting
+from machines.registry import MachineRegistry, get_registry
+from machines.setting_defs import SettingDefinition
+
+
+class SettingsInvalid(ValidationError):
+    """Per-setting messages: ``setting_errors`` maps setting key -> list of messages."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__(errors)
+        self.setting_errors = errors
+
+
+def validate_settings(
+    definitions: dict[str, SettingDefinition], values: dict[str, Any]
+) -> dict[str, tuple[SettingDefinition, str | None]]:
+    """Check ``values`` against the definitions; return key -> (definition, text to store or None to unset)."""
+    if not isinstance(values, dict):
+        raise SettingsInvalid({"settings": ["Expected an object of setting key -> value."]})
+    errors: dict[str, list[str]] = {}
+    result: dict[str, tuple[SettingDefinition, str | None]] = {}
+    for key, value in values.items():
+        definition = definitions.get(key)
+        if definition is None:
+            errors[key] = [f"Unknown setting; valid settings are {sorted(definitions)}."]
+            continue
+        if definition.is_empty(value):
+            if definition.required and definition.default is None:
+                errors[key] = ["This setting is required and cannot be cleared."]
+            else:
+                result[key] = (definition, None)
+            continue
+        try:
+            result[key] = (definition, definition.serialize(definition.parse(value)))
+        except ValidationError as exc:
+            errors[key] = exc.messages
+    if errors:
+        raise SettingsInvalid(errors)
+    return result
+
+
+def _write_settings(
+    machine: MachineConfig, validated: dict[str, tuple[SettingDefinition, str | None]]
+) -> None:
+    for key, (definition, text) in validated.items():
+        if text is None:
+            MachineSetting.objects.filter(
+                machine=machine, config_type=definition.config_type, key=key
+            ).delete()
+        else:
+            MachineSetting.objects.update_or_create(
+                machine=machine, config_type=definition.config_type, key=key, defaults={"value": text}
+            )
+
+
+def _check_name(name: Any, *, exclude_pk: Any = None) -> dict[str, str]:
+    if not isinstance(name, str) or not name.strip():
+        return {"name": "A machine needs a name."}
+    if len(name.strip()) > 100:
+        return {"name": "Names are at most 100 characters."}
+    clash = MachineConfig.objects.filter(name=name.strip()).exclude(pk=exclude_pk)
+    if clash.exists():
+        return {"name": f"A machine named {name.strip()!r} already exists."}
+    return {}
+
+
+def _check_choice(registry: MachineRegistry, machine_type: Any, driver: Any) -> dict[str, str]:
+    if not isinstance(machine_type, str) or not isinstance(driver, str):
+        return {"machine_type": "machine_type and driver must be slugs (text)."}
+    return registry.choice_errors(machine_type, driver)
+
+
+def machine_create(
+    *, name: str, machine_type: str, driver: str, active: bool = True, settings: dict[str, Any] | None = None
+) -> MachineConfig:
+    """Add a machine. Required settings may be left out: the machine then waits, showing what is missing."""
+    registry = get_registry()
+    errors = {**_check_name(name), **_check_choice(registry, machine_type, driver)}
+    if errors:
+        raise ValidationError(errors)
+    validated = validate_settings(registry.definitions_for(machine_type, driver), settings or {})
+    with transaction.atomic():
+        machine = MachineConfig.objects.create(
+            name=name.strip(), machine_type=machine_type, driver=driver, active=bool(active)
+        )
+        _write_settings(machine, validated)
+    return machine
+
+
+_UNSET: Any = object()
+
+
+def machine_update(
+    *,
+    machine: MachineConfig,
+    name: str = _UNSET,
+    machine_type: str = _UNSET,
+    driver: str = _UNSET,
+    active: bool = _UNSET,
+    settings: dict[str, Any] | None = None,
+) -> MachineConfig:
+    """Change a machine. A new type or driver is allowed: the owner tears the machine down and
+    initializes it with the new driver; settings the new type/driver do not define are removed."""
+    registry = get_registry()
+    new_type = machine.machine_type if machine_type is _UNSET else machine_type
+    new_driver = machine.driver if driver is _UNSET else driver
+    errors = {} if name is _UNSET else _check_name(name, exclude_pk=machine.pk)
+    if (new_type, new_driver) != (machine.machine_type, machine.driver):
+        errors.update(_check_choice(registry, new_type, new_driver))
+    if errors:
+        raise ValidationError(errors)
+    definitions = registry.definitions_for(new_type, new_driver)
+    validated = validate_settings(definitions, settings or {})
+    with transaction.atomic():
+        if name is not _UNSET:
+            machine.name = name.strip()
+        if active is not _UNSET:
+            machine.active = bool(active)
+        if (new_type, new_driver) != (machine.machine_type, machine.driver):
+            machine.machine_type, machine.driver = new_type, new_driver
+            for stored in machine.settings.all():
+                defined = definitions.get(stored.key)
+                if defined is None or defined.config_type != stored.config_type:
+                    stored.delete()
+        machine.save()
+        _write_settings(machine, validated)
+    return machine
+
+
+def machine_settings_update(*, machine: MachineConfig, settings: dict[str, Any]) -> MachineConfig:
+    """Set (or, with null/empty, unset) settings of a machine, validated per setting."""
+    definitions = get_registry().definitions_for(machine.machine_type, machine.driver)
+    validated = validate_settings(definitions, settings)
+    with transaction.atomic():
+        _write_settings(machine, validated)
+    return machine
+
+
+def machine_set_active(*, machine: MachineConfig, active: bool) -> MachineConfig:
+    if machine.active != active:
+        machine.active = active
+        machine.save(update_fields=["active", "updated_at"])
+    return machine
+
+
+def machine_delete(*, machine: MachineConfig) -> None:
+    """Delete a machine; its owner tears it down when it sees the change."""
+    machine.delete()
+
+
+def machine_restart(*, machine: MachineConfig) -> bool:
+    """Restart a machine now when this process owns it; otherwise ask its owner via the shared state.
+
+    Returns True when the restart ran here and succeeded.
+    """
+    registry = get_registry()
+    live = registry.get_machine(machine.pk)
+    if live is None:
+        raise ValidationError({"machine": "The machine is not loaded yet; try again in a second."})
+    if live.config_errors:
+        raise ValidationError({"machine": f"The machine cannot start: {'; '.join(live.config_errors)}"})
+    if not live.active:
+        raise ValidationError({"machine": "The machine is inactive; activate it first."})
+    if registry.owns(live):
+        return registry.restart(live)
+    live.set_restart_required(True)
+    return False

@@ -1,0 +1,214 @@
+"""Runtime state of machines: in the shared cache for speed, persisted to the database when it changes.
+
+Every write is a read-modify-write under a short per-machine lock taken with ``cache.add`` (atomic on
+both the database cache and Redis), so two processes adding errors at once lose neither. The state is
+written to ``MachineState`` when anything but ``last_seen`` changes (and at most every
+``PERSIST_LAST_SEEN_EVERY`` seconds for ``last_seen`` alone), so that after a cache flush or a restart the
+last known state is served, marked stale.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.cache import cache
+from django.db import IntegrityError
+
+from machines.models import MachineState
+
+logger = logging.getLogger(__name__)
+
+STATE_KEY = "machines:state:{}"
+LOCK_KEY = "machines:state-lock:{}"
+LOCK_TIMEOUT = 10  # seconds a crashed holder can block others
+LOCK_WAIT = 5.0
+PERSIST_LAST_SEEN_EVERY = 60.0
+STALE_AFTER = 30.0
+MAX_ERRORS = 50
+_PERSISTED_FIELDS = (
+    "status",
+    "status_text",
+    "properties",
+    "errors",
+    "initialized",
+    "restart_required",
+    "data",
+)
+
+
+class StateLockTimeout(RuntimeError):
+    pass
+
+
+@dataclass
+class LiveState:
+    """What is known about a machine right now. ``source`` says where it came from."""
+
+    status: int | None = None
+    status_text: str = ""
+    properties: list[dict] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    initialized: bool = False
+    restart_required: bool = False
+    last_seen: datetime | None = None
+    data: dict = field(default_factory=dict)
+    source: str = "none"  # "cache", "database" (cache was flushed) or "none" (never seen)
+
+    @property
+    def stale(self) -> bool:
+        """True when this is not a fresh report: from the database, never seen, or seen long ago."""
+        if self.source != "cache" or self.last_seen is None:
+            return True
+        return (datetime.now(tz=UTC) - self.last_seen).total_seconds() > STALE_AFTER
+
+    def property(self, key: str, default: Any = None) -> Any:
+        for prop in self.properties:
+            if prop.get("key") == key:
+                return prop.get("value")
+        return default
+
+    @classmethod
+    def from_raw(cls, raw: dict, *, source: str) -> LiveState:
+        last_seen = raw.get("last_seen")
+        return cls(
+            status=raw.get("status"),
+            status_text=raw.get("status_text", ""),
+            properties=list(raw.get("properties") or []),
+            errors=list(raw.get("errors") or []),
+            initialized=bool(raw.get("initialized")),
+            restart_required=bool(raw.get("restart_required")),
+            last_seen=datetime.fromtimestamp(last_seen, tz=UTC) if last_seen else None,
+            data=dict(raw.get("data") or {}),
+            source=source,
+        )
+
+
+def _raw_from_row(row: MachineState) -> dict:
+    return {
+        "status": row.status,
+        "status_text": row.status_text,
+        "properties": row.properties,
+        "errors": row.errors,
+        "initialized": row.initialized,
+        "restart_required": row.restart_required,
+        "data": row.data,
+        "last_seen": row.last_seen.timestamp() if row.last_seen else None,
+        "persisted_at": row.last_seen.timestamp() if row.last_seen else 0.0,
+    }
+
+
+def read_states(
+    machine_ids: Iterable[Any], *, rows: dict[str, MachineState | None] | None = None
+) -> dict[str, LiveState]:
+    """Live state of many machines with one cache round trip (and at most one query for cache misses).
+
+    Pass ``rows`` (persisted states already loaded, e.g. via ``select_related("state")``) to avoid
+    the query.
+    """
+    ids = [str(machine_id) for machine_id in machine_ids]
+    if not ids:
+        return {}
+    cached = cache.get_many([STATE_KEY.format(machine_id) for machine_id in ids])
+    result: dict[str, LiveState] = {}
+    missing = []
+    for machine_id in ids:
+        raw = cached.get(STATE_KEY.format(machine_id))
+        if raw is not None:
+            result[machine_id] = LiveState.from_raw(raw, source="cache")
+        else:
+            missing.append(machine_id)
+    if missing:
+        if rows is None:
+            rows = {str(row.machine_id): row for row in MachineState.objects.filter(machine_id__in=missing)}
+        for machine_id in missing:
+            row = rows.get(machine_id)
+            result[machine_id] = (
+                LiveState.from_raw(_raw_from_row(row), source="database") if row else LiveState()
+            )
+    return result
+
+
+def read_state(machine_id: Any) -> LiveState:
+    return read_states([machine_id])[str(machine_id)]
+
+
+@contextmanager
+def machine_lock(machine_id: str):
+    """A short cross-process lock (``cache.add`` is atomic on the database cache and on Redis)."""
+    key = LOCK_KEY.format(machine_id)
+    token = uuid.uuid4().hex
+    deadline = time.monotonic() + LOCK_WAIT
+    while not cache.add(key, token, timeout=LOCK_TIMEOUT):
+        if time.monotonic() > deadline:
+            raise StateLockTimeout(f"state of machine {machine_id} is locked by another process")
+        time.sleep(0.002)
+    try:
+        yield
+    finally:
+        if cache.get(key) == token:
+            cache.delete(key)
+
+
+def update_state(
+    machine_id: Any, mutate: Callable[[dict], None], *, default_status: int | None, seen: bool = False
+) -> tuple[LiveState, LiveState]:
+    """Apply ``mutate`` to the machine's raw state atomically; return (old, new).
+
+    ``seen`` marks that the machine answered just now (sets ``last_seen``).
+    """
+    machine_id = str(machine_id)
+    key = STATE_KEY.format(machine_id)
+    with machine_lock(machine_id):
+        raw = cache.get(key)
+        source = "cache"
+        if raw is None:
+            row = MachineState.objects.filter(machine_id=machine_id).first()
+            raw = _raw_from_row(row) if row else {"status": default_status, "persisted_at": 0.0}
+            source = "database" if row else "none"
+        old = copy.deepcopy(raw)
+        mutate(raw)
+        raw["errors"] = list(raw.get("errors") or [])[-MAX_ERRORS:]
+        now = time.time()
+        if seen:
+            raw["last_seen"] = now
+        changed = any(old.get(name) != raw.get(name) for name in _PERSISTED_FIELDS)
+        persist = changed or (seen and now - float(raw.get("persisted_at") or 0) > PERSIST_LAST_SEEN_EVERY)
+        if persist:
+            raw["persisted_at"] = now
+        cache.set(key, raw, timeout=None)
+    if persist:
+        _persist(machine_id, raw)
+    return LiveState.from_raw(old, source=source), LiveState.from_raw(raw, source="cache")
+
+
+def _persist(machine_id: str, raw: dict) -> None:
+    last_seen = raw.get("last_seen")
+    try:
+        MachineState.objects.update_or_create(
+            machine_id=machine_id,
+            defaults={
+                "status": raw.get("status"),
+                "status_text": raw.get("status_text", ""),
+                "properties": raw.get("properties") or [],
+                "errors": raw.get("errors") or [],
+                "initialized": bool(raw.get("initialized")),
+                "restart_required": bool(raw.get("restart_required")),
+                "data": raw.get("data") or {},
+                "last_seen": datetime.fromtimestamp(last_seen, tz=UTC) if last_seen else None,
+            },
+        )
+    except IntegrityError:
+        # The machine was deleted while we were writing its state; nothing to keep.
+        logger.info("Machine %s no longer exists; its state was not persisted", machine_id)
+
+
+def forget_state(machine_id: Any) -> None:
+    cache.delete(STATE_KEY.format(machine_id))
