@@ -1,0 +1,57 @@
+"""What a plugin class is: identity, the Lab MES versions it supports, settings and capability mixins.
+
+Everything documented in docs/plugins.md is public; anything else in this package is not.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from machines.machine_types.base import BaseDriver, BaseMachineType
+
+# Attributes every plugin class must set to a non-empty string.
+REQUIRED_PLUGIN_ATTRIBUTES = ("SLUG", "NAME", "VERSION", "AUTHOR", "DESCRIPTION", "MES_VERSION")
+
+
+class MesPlugin:
+    """Base class of every Lab MES plugin.
+
+    ``MES_VERSION`` is a PEP 440 specifier set (e.g. ``">=0.1,<1"``) checked against ``mes.__version__``
+    when the plugin is discovered; a plugin that does not support the running version is not loaded.
+    """
+
+    SLUG: ClassVar[str] = ""
+    NAME: ClassVar[str] = ""
+    VERSION: ClassVar[str] = ""
+    AUTHOR: ClassVar[str] = ""
+    DESCRIPTION: ClassVar[str] = ""
+    MES_VERSION: ClassVar[str] = ""
+    # Plugin-wide settings, same definition format as MACHINE_SETTINGS (see machines.settings).
+    SETTINGS: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    def __repr__(self) -> str:
+        return f"<plugin {self.SLUG} {self.VERSION}>"
+
+    @classmethod
+    def mixins(cls) -> list[str]:
+        """Names of the capability mixins the plugin uses, for the API and the admin."""
+        return [
+            base.MIXIN_NAME
+            for base in cls.__mro__
+            if getattr(base, "MIXIN_NAME", None) and "MIXIN_NAME" in vars(base)
+        ]
+
+
+class MachineDriverMixin:
+    """Capability: the plugin provides machine types and/or drivers to the machine registry."""
+
+    MIXIN_NAME = "machine"
+
+    def get_machine_types(self) -> list[type[BaseMachineType]]:
+        """Machine type classes this plugin adds (most plugins add none and only provide drivers)."""
+        return []
+
+    def get_machine_drivers(self) -> list[type[BaseDriver]]:
+        """Driver classes this plugin provides; each extends the base driver of its machine type."""
+        return []

@@ -1,0 +1,292 @@
+"""The HTTP layer every printer client shares: one keep-alive session, timeouts, typed errors.
+
+A client knows one printer API and nothing about Django; driver plugins wrap a client per machine.
+Every call either returns normalized data (``machines.machine_types.printer_state``) or raises one of
+the typed ``PrinterError`` subclasses, so callers never see a ``requests`` exception.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import io
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, BinaryIO, ClassVar
+
+import requests
+
+from machines.machine_types.printer_state import (
+    PrinterBadResponse,
+    PrinterCapabilities,
+    PrinterError,
+    PrinterRejected,
+    PrinterState,
+    PrinterStatus,
+    PrinterUnauthorized,
+    PrinterUnreachable,
+    RemoteFile,
+    Temperature,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CONNECT_TIMEOUT = 3.05
+DEFAULT_READ_TIMEOUT = 10.0
+DEFAULT_UPLOAD_READ_TIMEOUT = 300.0
+# A nozzle this far below its target while a job is at 0 % means the printer is still heating up.
+HEATING_MARGIN = 3.0
+
+
+def map_status(table: Mapping[str, PrinterStatus], raw: str, *, where: str) -> PrinterStatus:
+    """Map a printer's state text; an unknown one is UNKNOWN plus a warning, never an exception."""
+    status = table.get(raw)
+    if status is None:
+        logger.warning("%s reported an unknown state %r; treating it as unknown", where, raw)
+        return PrinterStatus.UNKNOWN
+    return status
+
+
+def to_float(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def temperature(actual: Any, target: Any) -> Temperature:
+    return Temperature(actual=to_float(actual), target=to_float(target))
+
+
+def derive_heating(status: PrinterStatus, temperatures: dict[str, Temperature], progress: float | None):
+    """None of the three APIs says "heating"; a job at 0 % with heaters well below target is heating."""
+    if status is not PrinterStatus.PRINTING or (progress or 0) > 0:
+        return status
+    for temp in temperatures.values():
+        if temp.target and temp.actual is not None and temp.actual < temp.target - HEATING_MARGIN:
+            return PrinterStatus.HEATING
+    return status
+
+
+class HashingReader(io.RawIOBase):
+    """Reads a file in chunks for a streaming upload and hashes what was actually sent."""
+
+    def __init__(self, fileobj: BinaryIO, size: int):
+        super().__init__()
+        self._file = fileobj
+        self.len = size  # requests and requests-toolbelt read the body length from here
+        self._hash = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._file.read(size if size and size > 0 else 1024 * 1024)
+        self._hash.update(chunk)
+        return chunk
+
+    def readinto(self, buffer) -> int:
+        chunk = self.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        # A retry (digest auth answers the first attempt with 401) re-sends from the start.
+        position = self._file.seek(offset, whence)
+        if position == 0:
+            self._hash = hashlib.sha256()
+        return position
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+class PrinterClient(abc.ABC):
+    """One printer's API. Not thread-safe: use one client per machine and per worker."""
+
+    kind: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        upload_read_timeout: float = DEFAULT_UPLOAD_READ_TIMEOUT,
+        verify_tls: bool = True,
+    ):
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"printer URL must start with http:// or https://, got {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.username = username
+        self.password = password
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.upload_read_timeout = upload_read_timeout
+        self.session = requests.Session()
+        self.session.verify = verify_tls
+        self.session.headers["User-Agent"] = "lab-mes printer client"
+        self._configure_auth()
+
+    def __repr__(self) -> str:  # never show credentials
+        return f"<{type(self).__name__} {self.base_url}>"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.session.close()
+
+    def _configure_auth(self) -> None:
+        if self.api_key:
+            self.session.headers["X-Api-Key"] = self.api_key
+
+    # --- HTTP -----------------------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        ok: tuple[int, ...] = (200, 201, 204),
+        read_timeout: float | None = None,
+        **kwargs: Any,
+    ) -> requests.Response:
+        url = f"{self.base_url}{path}"
+        timeout = (self.connect_timeout, read_timeout or self.read_timeout)
+        try:
+            response = self.session.request(method, url, timeout=timeout, **kwargs)
+        except requests.Timeout as exc:
+            raise PrinterUnreachable(f"{method} {path}: no answer within {timeout[1]:g}s ({exc})") from exc
+        except requests.ConnectionError as exc:
+            raise PrinterUnreachable(f"{method} {path}: cannot connect ({exc})") from exc
+        except requests.RequestException as exc:
+            raise PrinterBadResponse(f"{method} {path}: {exc}") from exc
+        if response.status_code in ok:
+            return response
+        raise self._error_for(response, method, path)
+
+    def _error_for(self, response: requests.Response, method: str, path: str) -> PrinterError:
+        code = response.status_code
+        detail = self._error_detail(response)
+        message = f"{method} {path}: HTTP {code}{': ' + detail if detail else ''}"
+        if code in (401, 403):
+            return PrinterUnauthorized(message)
+        if code in (502, 503, 504):
+            return PrinterUnreachable(message)
+        if 400 <= code < 500:
+            return PrinterRejected(message)
+        return PrinterBadResponse(message)
+
+    @staticmethod
+    def _error_detail(response: requests.Response) -> str:
+        text = response.text[:300].strip()
+        try:
+            data = response.json()
+        except ValueError:
+            return text
+        if isinstance(data, dict):
+            error = data.get("error") or data.get("message") or data.get("text") or data.get("title")
+            if isinstance(error, dict):
+                error = error.get("message") or str(error)
+            if error:
+                return str(error)[:300]
+        return text
+
+    def _json(self, response: requests.Response, path: str) -> Any:
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise PrinterBadResponse(f"{path}: answer is not JSON: {response.text[:120]!r}") from exc
+
+    def _json_object(self, response: requests.Response, path: str) -> dict:
+        data = self._json(response, path)
+        if not isinstance(data, dict):
+            raise PrinterBadResponse(f"{path}: expected a JSON object, got {type(data).__name__}")
+        return data
+
+    def _get_object(self, path: str, **kwargs: Any) -> dict:
+        return self._json_object(self._request("GET", path, **kwargs), path)
+
+    @staticmethod
+    def _field(data: Any, *keys: str, path: str) -> Any:
+        """data[k1][k2]… or PrinterBadResponse naming the missing field."""
+        current = data
+        for key in keys:
+            if not isinstance(current, dict) or key not in current:
+                raise PrinterBadResponse(f"{path}: missing field {'.'.join(keys)}")
+            current = current[key]
+        return current
+
+    # --- uploads ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _open_upload(path: Path) -> tuple[BinaryIO, int]:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no such file to upload: {path}")
+        handle = path.open("rb")
+        return handle, os.fstat(handle.fileno()).st_size
+
+    def _check_sent_digest(self, reader: HashingReader, sha256: str, name: str) -> None:
+        """The file changed on disk, or does not match what the job asked for: remove it again."""
+        if reader.hexdigest() != sha256.lower():
+            try:
+                self.delete_file(name)
+            except PrinterError as exc:
+                logger.warning("could not remove mismatching upload %r from %s: %s", name, self, exc)
+            raise PrinterRejected(
+                f"uploaded {name!r} has sha256 {reader.hexdigest()}, expected {sha256}; removed it"
+            )
+
+    # --- the contract ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def get_state(self) -> PrinterState: ...
+
+    @abc.abstractmethod
+    def upload(self, path: Path, name: str, sha256: str) -> RemoteFile:
+        """Stream a local file to the printer under ``name``; the sha256 is checked as it is sent."""
+
+    @abc.abstractmethod
+    def start(self, name: str) -> None: ...
+
+    @abc.abstractmethod
+    def pause(self) -> None: ...
+
+    @abc.abstractmethod
+    def resume(self) -> None: ...
+
+    @abc.abstractmethod
+    def cancel(self) -> None: ...
+
+    @abc.abstractmethod
+    def delete_file(self, name: str) -> None: ...
+
+    @abc.abstractmethod
+    def list_files(self) -> list[RemoteFile]: ...
+
+    @abc.abstractmethod
+    def file_info(self, name: str) -> RemoteFile | None: ...
+
+    @abc.abstractmethod
+    def capabilities(self) -> PrinterCapabilities: ...

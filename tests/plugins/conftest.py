@@ -1,0 +1,1 @@
+from tests.machines.dummy import fresh_registries, registry  # noqa: F401 - fixtures
