@@ -1,0 +1,238 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from jobs.models import Job, JobEvent, QueueState
+from jobs.preflight import JobConstraints
+from jobs.services import Location
+from jobs.states import JobState
+from machines.models import MachineConfig
+
+
+class PosField(serializers.Field):
+    """'front', 'back' or an integer index (negative counts from the back)."""
+
+    default_error_messages = {"invalid": "pos must be 'front', 'back' or an integer"}
+
+    def to_internal_value(self, data):
+        if data in ("front", "back"):
+            return data
+        try:
+            return int(data)
+        except (TypeError, ValueError):
+            self.fail("invalid")
+
+    def to_representation(self, value):
+        return value
+
+
+extend_schema_field({"oneOf": [{"type": "string", "enum": ["front", "back"]}, {"type": "integer"}]})(PosField)
+
+
+class LocationSerializer(serializers.Serializer):
+    pos = PosField(
+        required=False, allow_null=True, help_text="'front', 'back' (default) or an index; -1 is last"
+    )
+    before_uid = serializers.UUIDField(required=False, allow_null=True)
+    after_uid = serializers.UUIDField(required=False, allow_null=True)
+
+    def validate(self, attrs):
+        given = [k for k in ("pos", "before_uid", "after_uid") if attrs.get(k) is not None]
+        if len(given) > 1:
+            raise serializers.ValidationError(
+                f"give only one of pos, before_uid, after_uid (got {', '.join(given)})"
+            )
+        return attrs
+
+    def location(self) -> Location:
+        data = self.validated_data
+        return Location(pos=data.get("pos"), before=data.get("before_uid"), after=data.get("after_uid"))
+
+
+class JobOptionsSerializer(serializers.Serializer):
+    """What a submitter may say about a job besides the file."""
+
+    name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    notes = serializers.CharField(required=False, allow_blank=True)
+    priority = serializers.IntegerField(required=False, default=0, min_value=-100, max_value=100)
+    machine_type = serializers.CharField(required=False, default="printer-3d", max_length=100)
+    material = serializers.CharField(required=False, allow_blank=True, default="", max_length=50)
+    nozzle_diameter = serializers.DecimalField(
+        required=False, allow_null=True, default=None, max_digits=4, decimal_places=2, min_value=0
+    )
+    tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False, default=list)
+    target_machine = serializers.PrimaryKeyRelatedField(
+        queryset=MachineConfig.objects.all(), required=False, allow_null=True, default=None
+    )
+
+    def constraints(self, data: dict | None = None) -> JobConstraints:
+        data = data if data is not None else self.validated_data
+        target = data.get("target_machine")
+        return JobConstraints(
+            machine_type=target.machine_type if target else data.get("machine_type", "printer-3d"),
+            material=data.get("material", ""),
+            nozzle_diameter=data.get("nozzle_diameter"),
+            tags=tuple(data.get("tags") or ()),
+            target_machine_id=str(target.pk) if target else None,
+        )
+
+
+class JobSubmitSerializer(JobOptionsSerializer, LocationSerializer):
+    file = serializers.FileField(help_text="G-code (.gcode, .gco, .g) or binary G-code (.bgcode)")
+
+
+class JobBatchSubmitSerializer(LocationSerializer):
+    files = serializers.ListField(child=serializers.FileField(), allow_empty=False)
+    items = serializers.JSONField(
+        required=False, help_text="Optional list, one object per file: name, notes, priority, constraints"
+    )
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        items = attrs.get("items")
+        files = attrs["files"]
+        if items is None:
+            attrs["items"] = [{} for _ in files]
+        elif not isinstance(items, list) or len(items) != len(files):
+            raise serializers.ValidationError({"items": f"give a list of {len(files)} objects, one per file"})
+        options = JobOptionsSerializer(data=attrs["items"], many=True)
+        options.is_valid(raise_exception=True)
+        attrs["options"] = options.validated_data
+        return attrs
+
+
+class JobSerializer(serializers.ModelSerializer):
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    machine = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    target_machine = serializers.PrimaryKeyRelatedField(read_only=True)
+    queue_index = serializers.SerializerMethodField(help_text="0-based place in the farm-wide queue")
+
+    class Meta:
+        model = Job
+        fields = [
+            "id",
+            "name",
+            "notes",
+            "owner",
+            "external",
+            "state",
+            "state_reason",
+            "priority",
+            "position",
+            "queue_index",
+            "machine",
+            "progress",
+            "requested_action",
+            "original_name",
+            "file_format",
+            "size",
+            "sha256",
+            "metadata",
+            "printer_file_name",
+            "machine_type",
+            "material",
+            "nozzle_diameter",
+            "tags",
+            "target_machine",
+            "batch_id",
+            "version",
+            "created_at",
+            "updated_at",
+            "queued_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_queue_index(self, job) -> int | None:
+        return getattr(job, "queue_index", None)
+
+
+class JobUpdateSerializer(serializers.Serializer):
+    """Fields a waiting job can change; ``version`` (or If-Match) guards against lost updates."""
+
+    version = serializers.IntegerField(required=False)
+    name = serializers.CharField(required=False, max_length=200)
+    notes = serializers.CharField(required=False, allow_blank=True)
+    priority = serializers.IntegerField(required=False, min_value=-100, max_value=100)
+    machine_type = serializers.CharField(required=False, max_length=100)
+    material = serializers.CharField(required=False, allow_blank=True, max_length=50)
+    nozzle_diameter = serializers.DecimalField(
+        required=False, allow_null=True, max_digits=4, decimal_places=2, min_value=0
+    )
+    tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
+    target_machine = serializers.PrimaryKeyRelatedField(
+        queryset=MachineConfig.objects.all(), required=False, allow_null=True
+    )
+
+
+class JobEventSerializer(serializers.ModelSerializer):
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = JobEvent
+        fields = [
+            "id",
+            "kind",
+            "from_state",
+            "to_state",
+            "actor_kind",
+            "actor",
+            "reason",
+            "extra",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+
+
+class JobIdsSerializer(serializers.Serializer):
+    uids = serializers.ListField(child=serializers.UUIDField(), allow_empty=False, max_length=10_000)
+
+
+class QueueMoveSerializer(JobIdsSerializer, LocationSerializer):
+    pass
+
+
+class QueueLockSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=1000)
+
+
+class QueueStateSerializer(serializers.ModelSerializer):
+    locked_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    dispatch_allowed = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = QueueState
+        fields = [
+            "running",
+            "stop_pending",
+            "dispatch_allowed",
+            "locked",
+            "lock_note",
+            "locked_by",
+            "locked_at",
+            "queue_version",
+            "history_version",
+        ]
+        read_only_fields = fields
+
+
+class QueueSerializer(serializers.Serializer):
+    status = QueueStateSerializer()
+    items = JobSerializer(many=True)
+    running = JobSerializer(many=True)
+
+
+class JobErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    reasons = serializers.ListField(child=serializers.CharField(), required=False)
+    items = serializers.ListField(child=serializers.DictField(), required=False)
+
+
+JOB_STATES = [s.value for s in JobState]

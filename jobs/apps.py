@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class JobsConfig(AppConfig):
+    name = "jobs"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from jobs import receivers
+        from mes.engine import schedule
+
+        receivers.connect()
+        # Event-driven runs cover the normal case; the sweep catches lost events, stuck dispatches and
+        # control requests a printer did not act on.
+        schedule().add(name="jobs.scheduler-sweep", task="jobs.tasks.scheduler_run", seconds=10)

@@ -1,0 +1,168 @@
+"""Reads for the staff fleet board: every machine's live state with its current job, and a queue summary.
+
+Built for a constant number of queries whatever the fleet size: the machines with their persisted
+state (one query), their live states (one cache round trip), the jobs on machines (one query), and the
+queue flags and counts (two queries).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Count, Q
+
+from jobs.estimates import format_duration, printer_job, remaining_seconds
+from jobs.models import Job, QueueState
+from jobs.selectors import queue_state_get
+from jobs.states import ACTIVE_STATES, QUEUE_STATES, JobState
+from machines.machine_types.printer_3d import BED_CLEAR_REQUIRED, Printer3DStatus
+from machines.models import MachineConfig
+from machines.registry import get_registry
+from machines.selectors import machine_list, machine_live_states
+from machines.state import LiveState
+from machines.status import describe_status
+
+
+@dataclass(frozen=True)
+class Temperature:
+    name: str  # "tool0", "bed", …
+    actual: float | None
+    target: float | None
+
+    @property
+    def label(self) -> str:
+        if self.name == "bed":
+            return "Bed"
+        if self.name.startswith("tool"):
+            return f"Tool {self.name[4:]}"
+        return self.name.capitalize()
+
+
+@dataclass
+class FleetCard:
+    machine: MachineConfig
+    state: LiveState
+    status: dict  # code, label, colour, status_class (machines.status.describe_status)
+    temperatures: list[Temperature] = field(default_factory=list)
+    job: Job | None = None
+    job_file: str = ""
+    progress: float | None = None
+    seconds_left: float | None = None
+    errors: list[str] = field(default_factory=list)
+    awaiting_bed_clear: bool = False
+
+    @property
+    def time_left(self) -> str:
+        return format_duration(self.seconds_left)
+
+    @property
+    def last_seen(self) -> datetime | None:
+        return self.state.last_seen
+
+    @property
+    def stale(self) -> bool:
+        return self.state.stale
+
+
+def _temperatures(state: LiveState) -> list[Temperature]:
+    """Per tool and bed, actual/target: from the printer's report, else from the stored properties."""
+    reported = (state.data.get("printer_state") or {}).get("temperatures") or {}
+    if reported:
+        temps = [Temperature(name, t.get("actual"), t.get("target")) for name, t in reported.items()]
+    else:
+        props = {p.get("key"): p.get("value") for p in state.properties if p.get("group") == "temperatures"}
+        temps = [
+            Temperature(key, value, props.get(f"{key}_target"))
+            for key, value in props.items()
+            if not key.endswith("_target")
+        ]
+    return sorted(temps, key=lambda t: (t.name == "bed", t.name))
+
+
+def awaiting_bed_clear(state: LiveState, code: int | None = None) -> bool:
+    """The bed-clear flag (jobs.services.bed), the status, or the printer itself says the plate is full."""
+    code = state.status if code is None else code
+    printer_status = (state.data.get("printer_state") or {}).get("status")
+    return (
+        bool(state.data.get(BED_CLEAR_REQUIRED))
+        or code == Printer3DStatus.AWAITING_BED_CLEAR
+        or printer_status == "awaiting_bed_clear"
+    )
+
+
+def machines_awaiting_bed_clear(*, machine_ids: list) -> list[MachineConfig]:
+    """Those of the machines whose plate waits to be cleared (two queries at most, however many)."""
+    if not machine_ids:
+        return []
+    machines = list(machine_list().filter(pk__in=machine_ids))
+    states = machine_live_states(machines)
+    return [m for m in machines if awaiting_bed_clear(states[str(m.pk)])]
+
+
+def fleet_cards() -> list[FleetCard]:
+    """One card per machine, in name order."""
+    registry = get_registry()
+    machines = list(machine_list())
+    states = machine_live_states(machines)
+    jobs: dict = {}
+    for job in (
+        Job.objects.filter(state__in=ACTIVE_STATES, machine__isnull=False)
+        .select_related("owner")
+        .order_by("started_at", "created_at")
+    ):
+        jobs.setdefault(job.machine_id, job)
+    cards = []
+    for machine in machines:
+        state = states[str(machine.pk)]
+        type_cls = registry.get_machine_type(machine.machine_type)
+        code = state.status
+        if code is None and type_cls is not None:
+            code = int(type_cls.default_machine_status)
+        loaded = registry.get_machine(machine.pk)
+        config_errors = loaded.config_errors if loaded is not None else []
+        job = jobs.get(machine.pk)
+        reported = printer_job(state)
+        progress = reported.get("progress")
+        if progress is None and job is not None:
+            progress = job.progress
+        seconds_left = None
+        if job is not None and job.state in {JobState.PRINTING, JobState.PAUSED}:
+            estimate = (job.metadata or {}).get("estimated_time_s")
+            seconds_left = remaining_seconds(estimate=estimate, progress=progress, state=state)
+        elif reported.get("time_left") is not None:
+            seconds_left = float(reported["time_left"])
+        cards.append(
+            FleetCard(
+                machine=machine,
+                state=state,
+                status=describe_status(type_cls.MACHINE_STATUS if type_cls else None, code),
+                temperatures=_temperatures(state),
+                job=job,
+                job_file=(job.original_name or job.name) if job else reported.get("file_name", ""),
+                progress=progress,
+                seconds_left=seconds_left,
+                errors=[*config_errors, *state.errors],
+                awaiting_bed_clear=awaiting_bed_clear(state, code),
+            )
+        )
+    return cards
+
+
+@dataclass(frozen=True)
+class QueueSummary:
+    flags: QueueState
+    waiting: int
+    awaiting_approval: int
+    running: int
+    paused: int
+
+
+def queue_summary() -> QueueSummary:
+    counts = Job.objects.filter(state__in=QUEUE_STATES | ACTIVE_STATES).aggregate(
+        waiting=Count("pk", filter=Q(state=JobState.QUEUED)),
+        awaiting_approval=Count("pk", filter=Q(state=JobState.AWAITING_APPROVAL)),
+        running=Count("pk", filter=Q(state__in=[JobState.DISPATCHING, JobState.UPLOADED, JobState.PRINTING])),
+        paused=Count("pk", filter=Q(state=JobState.PAUSED)),
+    )
+    return QueueSummary(flags=queue_state_get(), **counts)

@@ -1,0 +1,13 @@
+"""The staff fleet board under /fleet/."""
+
+from django.urls import path
+
+from jobs import views
+
+app_name = "fleet"
+
+urlpatterns = [
+    path("", views.fleet_board, name="board"),
+    path("live/", views.fleet_fragment, name="fragment"),
+    path("<uuid:machine_id>/bed-cleared/", views.fleet_bed_cleared, name="bed-cleared"),
+]

@@ -1,0 +1,171 @@
+"""Print jobs, their audit trail, and the farm-wide queue's shared flags."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import PurePath
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from jobs.states import ActorKind, JobState
+
+
+def job_upload_to(instance: Job, filename: str) -> str:
+    """Files are named after the job, never after what the student called them."""
+    suffix = PurePath(filename).suffix.lower()
+    return f"jobs/{instance.created_at:%Y/%m}/{instance.id}{suffix}"
+
+
+class Job(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="print_jobs",
+        help_text="Empty for external jobs started by hand at the printer.",
+    )
+    external = models.BooleanField(default=False, help_text="Started at the printer, not through Lab MES.")
+    name = models.CharField(max_length=200)
+    notes = models.TextField(blank=True)
+
+    file = models.FileField(upload_to=job_upload_to, max_length=300, blank=True)
+    original_name = models.CharField(max_length=255, blank=True)
+    file_format = models.CharField(max_length=10, blank=True, help_text="gcode or bgcode")
+    size = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    # The name the file has on the printer; it carries the job UUID so identity never depends on guessing.
+    printer_file_name = models.CharField(max_length=255, db_index=True)
+
+    # Constraints: where the job may print.
+    machine_type = models.CharField(max_length=100, default="printer-3d")
+    material = models.CharField(max_length=50, blank=True)
+    nozzle_diameter = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
+    tags = models.JSONField(default=list, blank=True, help_text="The machine must carry every tag.")
+    target_machine = models.ForeignKey(
+        "machines.MachineConfig",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="targeted_jobs",
+        help_text="Only this machine may print the job.",
+    )
+
+    priority = models.IntegerField(default=0, help_text="Higher runs first.")
+    state = models.CharField(max_length=20, choices=JobState.choices, default=JobState.SUBMITTED)
+    state_reason = models.TextField(blank=True)
+    # Gapped integers; NULL when the job is not waiting in the queue.
+    position = models.BigIntegerField(null=True, blank=True)
+    machine = models.ForeignKey(
+        "machines.MachineConfig",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="jobs",
+        help_text="The machine the job was given to.",
+    )
+    progress = models.FloatField(null=True, blank=True)
+    # A pause/resume/cancel the runtime must still deliver; cleared when the machine reports the result.
+    requested_action = models.CharField(max_length=10, blank=True)
+    requested_at = models.DateTimeField(null=True, blank=True)
+    batch_id = models.UUIDField(null=True, blank=True, db_index=True)
+    version = models.PositiveIntegerField(default=1)
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-priority", "position", "created_at"]
+        indexes = [
+            models.Index(fields=["state", "-priority", "position"], name="job_queue_order"),
+            # Every queue operation reads neighbours in one priority band of the waiting jobs.
+            models.Index(
+                fields=["priority", "position"],
+                name="job_waiting_band",
+                condition=models.Q(state__in=["awaiting_approval", "queued"]),
+            ),
+            models.Index(fields=["state", "-finished_at"], name="job_history_order"),
+            models.Index(fields=["owner", "state"], name="job_owner_state"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["printer_file_name"],
+                condition=models.Q(external=False),
+                name="job_printer_file_unique",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(external=True) | models.Q(owner__isnull=False),
+                name="job_owner_unless_external",
+            ),
+            # A machine works on one job at a time, whoever (scheduler, reconciler) writes it.
+            models.UniqueConstraint(
+                fields=["machine"],
+                condition=models.Q(state__in=["dispatching", "uploaded", "printing", "paused", "unknown"]),
+                name="job_one_active_per_machine",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({str(self.id)[:8]})"
+
+
+class JobEvent(models.Model):
+    class Kind(models.TextChoices):
+        CREATED = "created", "Created"
+        TRANSITION = "transition", "State change"
+        REQUEST = "request", "Control request"
+        UPDATE = "update", "Update"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    from_state = models.CharField(max_length=20, blank=True)
+    to_state = models.CharField(max_length=20, blank=True)
+    actor_kind = models.CharField(max_length=12, choices=ActorKind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reason = models.TextField(blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}: {self.from_state or '∅'} → {self.to_state} ({self.actor_kind})"
+
+
+class QueueState(models.Model):
+    """The one row of queue-wide flags (pk=1). Queue writers lock it, which serialises queue changes."""
+
+    SINGLETON_ID = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON_ID, editable=False)
+    running = models.BooleanField(default=True, help_text="False: the scheduler dispatches nothing new.")
+    stop_pending = models.BooleanField(default=False, help_text="Stop once the running jobs have finished.")
+    locked = models.BooleanField(default=False)
+    lock_note = models.TextField(blank=True)
+    locked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    locked_at = models.DateTimeField(null=True, blank=True)
+    queue_version = models.BigIntegerField(default=1)
+    history_version = models.BigIntegerField(default=1)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "queue state"
+
+    def __str__(self) -> str:
+        return f"queue (v{self.queue_version}, {'running' if self.running else 'stopped'})"
+
+    @property
+    def dispatch_allowed(self) -> bool:
+        return self.running and not self.stop_pending

@@ -1,0 +1,182 @@
+"""The reconciler: on every poll, make the database agree with what the printer reports. Stateless.
+
+Inputs are only the machine's active job in the database and the printer's state right now, so a
+worker restart loses nothing. Every write names the state its decision was based on
+(``expected_states``); when an API call or the dispatcher changed the job in between, their change
+stands and the next poll decides again.
+
+| printer reports | job (on this machine) | result |
+|---|---|---|
+| nothing (unreachable, disconnected) | printing, paused | → unknown |
+| error | printing, paused, unknown | → failed (message), bed clear required |
+| running our file | dispatching, uploaded | → printing |
+| running our file | printing/paused/unknown | follows: paused ⇄ printing; progress |
+| running another file | printing, paused, unknown | → failed; the other print is recorded |
+| running a file | none | our queued job (misjudged dispatch) is claimed, else an external job |
+| idle/awaiting bed clear, our file at 100 % | printing, paused, unknown | → completed, bed clear required |
+| idle/awaiting bed clear, our file below 100 % | printing, paused, unknown | → cancelled (or failed when it was lost) |
+| idle without our file | printing, paused, unknown | → failed |
+| idle, our file named | dispatching, uploaded | → printing (started, then the worker died), then as above |
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.db import IntegrityError
+
+from jobs.exceptions import IllegalTransition
+from jobs.models import Job
+from jobs.selectors import job_for_printer_file
+from jobs.services.bed import machine_bed_flag_set
+from jobs.services.lifecycle import job_progress_set, job_record_external, job_transition
+from jobs.states import ACTIVE_STATES, ActorKind, JobState
+from machines.machine_types.printer_state import ACTIVE_STATUSES, PrinterState, PrinterStatus
+from machines.models import MachineConfig
+
+logger = logging.getLogger(__name__)
+
+DISPATCH_STATES = frozenset({JobState.DISPATCHING, JobState.UPLOADED})
+ON_PRINTER_STATES = frozenset({JobState.PRINTING, JobState.PAUSED, JobState.UNKNOWN})
+FINISHED_AT = 99.95  # percent; printers round
+
+
+def _active_job(machine_id) -> Job | None:
+    return Job.objects.filter(machine_id=machine_id, state__in=ACTIVE_STATES).first()
+
+
+def _move(job: Job, to_state: str, reason: str, extra: dict | None = None) -> bool:
+    try:
+        job_transition(
+            job=job.pk,
+            to_state=to_state,
+            actor_kind=ActorKind.RECONCILER,
+            reason=reason,
+            expected_states={job.state},
+            extra=extra,
+        )
+    except IllegalTransition as exc:
+        logger.info("reconciler left job %s alone: %s", job.pk, exc)
+        return False
+    return True
+
+
+def _ended(job: Job, machine_id, to_state: str, reason: str) -> bool:
+    """A print that ran on the machine is over: the plate must be cleared before the next one.
+
+    The flag is written before the job leaves its active state, so the scheduler never sees the
+    machine free and the plate unconfirmed at once."""
+    machine_bed_flag_set(machine_id=machine_id, required=True)
+    return _move(job, to_state, reason)
+
+
+def _claim_or_record(machine_id, file_name: str) -> str:
+    """The printer runs something no job on this machine accounts for."""
+    ours = job_for_printer_file(file_name=file_name) if file_name else None
+    if ours is not None and ours.state == JobState.QUEUED:
+        # Dispatch gave up on it (e.g. the start answer was lost) but the printer did start it.
+        config = MachineConfig.objects.get(pk=machine_id)
+        try:
+            job_transition(
+                job=ours.pk,
+                to_state=JobState.DISPATCHING,
+                actor_kind=ActorKind.RECONCILER,
+                reason=f"the printer {config.name} runs it",
+                expected_states={JobState.QUEUED},
+                changes={"machine": config},
+            )
+        except (IllegalTransition, IntegrityError):
+            return "none"
+        return "claimed"
+    if ours is not None and ours.state in ACTIVE_STATES:
+        return "none"  # on another machine's books; that machine's reconciler decides
+    try:
+        job_record_external(machine=MachineConfig.objects.get(pk=machine_id), file_name=file_name)
+    except IntegrityError:
+        return "none"  # another process recorded it a moment ago
+    return "external"
+
+
+def _step(machine_id, job: Job | None, state: PrinterState | None) -> str | None:
+    """Apply at most one transition; return what was done (None: nothing more to do)."""
+    lost = state is None or state.status is PrinterStatus.DISCONNECTED
+    file_name = state.job.file_name if state is not None and state.job is not None else ""
+    if job is None:
+        if not lost and state.status in ACTIVE_STATUSES:
+            result = _claim_or_record(machine_id, file_name)
+            return None if result == "none" else result
+        return None
+    ours = bool(file_name) and file_name == job.printer_file_name
+    if lost:
+        if job.state in (JobState.PRINTING, JobState.PAUSED):
+            detail = f": {state.message}" if state is not None and state.message else ""
+            return (
+                "unknown" if _move(job, JobState.UNKNOWN, f"lost contact with the printer{detail}") else None
+            )
+        return None
+    if state.status is PrinterStatus.UNKNOWN:
+        return None  # the printer is in a state we cannot judge; wait for the next poll
+    if state.status is PrinterStatus.ERROR:
+        if job.state in ON_PRINTER_STATES:
+            reason = f"the printer reported an error: {state.message or state.raw_state or 'no detail'}"
+            return "failed" if _ended(job, machine_id, JobState.FAILED, reason) else None
+        return None  # dispatching/uploaded: the dispatcher gets the refusal
+    if state.status in ACTIVE_STATUSES:
+        if not ours:
+            if job.state in DISPATCH_STATES:
+                return None  # the printer is busy: the dispatcher's start is refused and it requeues
+            reason = f"the printer is printing another file ({file_name or 'unnamed'})"
+            return "failed" if _move(job, JobState.FAILED, reason) else None
+        if job.state in DISPATCH_STATES:
+            return "printing" if _move(job, JobState.PRINTING, "the printer runs it") else None
+        if state.job.progress is not None and state.job.progress != job.progress:
+            job_progress_set(job=job, progress=state.job.progress)
+        wanted = {
+            PrinterStatus.PAUSED: JobState.PAUSED,
+            PrinterStatus.PRINTING: JobState.PRINTING,
+            PrinterStatus.HEATING: JobState.PRINTING,
+        }.get(state.status)
+        if wanted is None and job.state == JobState.UNKNOWN:
+            wanted = JobState.PRINTING  # back, and busy pausing/finishing/cancelling
+        if wanted is not None and wanted != job.state:
+            return wanted if _move(job, wanted, f"the printer reports {state.status.value}") else None
+        return None
+    # Idle or awaiting bed clear: whatever ran is over.
+    if job.state in DISPATCH_STATES:
+        if ours:  # it was started, and the dispatcher never heard back
+            return "printing" if _move(job, JobState.PRINTING, "the printer ran it") else None
+        return None
+    if not ours:
+        reason = (
+            "the printer came back idle without this job"
+            if job.state == JobState.UNKNOWN
+            else "the printer is idle and no longer reports this job"
+        )
+        return "failed" if _ended(job, machine_id, JobState.FAILED, reason) else None
+    progress = state.job.progress
+    if progress is not None and progress >= FINISHED_AT:
+        job_progress_set(job=job, progress=100.0)
+        return "completed" if _ended(job, machine_id, JobState.COMPLETED, "the printer finished it") else None
+    if job.state == JobState.UNKNOWN and job.requested_action != "cancel":
+        reason = "the printer came back idle without finishing this job"
+        return "failed" if _ended(job, machine_id, JobState.FAILED, reason) else None
+    reason = "cancelled as requested" if job.requested_action == "cancel" else "cancelled at the printer"
+    return "cancelled" if _ended(job, machine_id, JobState.CANCELLED, reason) else None
+
+
+def reconcile_machine(*, machine_id: uuid.UUID | str, printer_state: PrinterState | None) -> list[str]:
+    """Bring the machine's job in line with ``printer_state`` (None: the printer could not be read).
+
+    Returns the transitions made (for logs and tests). A few can apply in one poll, e.g. a job
+    left ``uploaded`` by a crashed worker whose print has already finished: → printing → completed.
+    """
+    done: list[str] = []
+    for _ in range(4):
+        result = _step(machine_id, _active_job(machine_id), printer_state)
+        if result is None:
+            break
+        done.append(result)
+    if done:
+        logger.info("reconciled machine %s: %s", machine_id, " → ".join(done))
+    return done

@@ -1,0 +1,39 @@
+"""Task entry points (Celery or django-q). Thin: load by id, call a service. Each is safe to run twice."""
+
+from __future__ import annotations
+
+import logging
+
+from jobs.services.control import job_control as control_service
+from jobs.services.control import pending_requests
+from jobs.services.dispatch import job_dispatch as dispatch_service
+from jobs.services.scheduler import schedule_run, scheduler_run_started, stale_dispatches
+from mes.engine import enqueue, task
+
+logger = logging.getLogger(__name__)
+
+
+@task
+def scheduler_run() -> int:
+    """Dispatch what can be dispatched; re-send dispatches and control requests that got stuck."""
+    scheduler_run_started()
+    dispatched = schedule_run()
+    for job in stale_dispatches():
+        enqueue("jobs.tasks.job_dispatch", str(job.pk))
+    for job_id, action in pending_requests():
+        enqueue("jobs.tasks.job_control", job_id, action)
+    return len(dispatched)
+
+
+@task
+def job_dispatch(job_id: str) -> str:
+    outcome = dispatch_service(job_id=job_id)
+    logger.info("dispatch %s: %s %s", job_id, outcome.result, outcome.detail)
+    return outcome.result
+
+
+@task
+def job_control(job_id: str, action: str) -> str:
+    outcome = control_service(job_id=job_id, action=action)
+    logger.info("control %s %s: %s %s", action, job_id, outcome.result, outcome.detail)
+    return outcome.result

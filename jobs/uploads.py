@@ -1,0 +1,60 @@
+"""Upload handling: G-code is streamed to a temporary file and hashed as it arrives."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
+
+from jobs.exceptions import UploadTooLarge
+
+MULTIPART_OVERHEAD = 64 * 1024  # form fields and boundaries around the file(s)
+
+
+def max_upload_bytes() -> int:
+    return int(settings.JOBS_MAX_UPLOAD_BYTES)
+
+
+def too_large_message(limit: int) -> str:
+    return f"the file is larger than the upload limit of {limit / 1_000_000:g} MB"
+
+
+class HashingUploadHandler(TemporaryFileUploadHandler):
+    """Always to disk (never memory), SHA-256 on the fly, and stop as soon as a file passes the limit."""
+
+    def __init__(self, request=None, *, max_bytes: int, max_files: int = 1):
+        super().__init__(request)
+        self.max_bytes = max_bytes
+        self.max_files = max_files
+
+    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        if content_length and content_length > self.max_bytes * self.max_files + MULTIPART_OVERHEAD:
+            raise UploadTooLarge(too_large_message(self.max_bytes), limit=self.max_bytes)
+        return None
+
+    def new_file(self, *args, **kwargs):
+        super().new_file(*args, **kwargs)
+        self.hasher = hashlib.sha256()
+        self.received = 0
+
+    def receive_data_chunk(self, raw_data, start):
+        self.received += len(raw_data)
+        if self.received > self.max_bytes:
+            self.file.close()
+            raise UploadTooLarge(too_large_message(self.max_bytes), limit=self.max_bytes)
+        self.hasher.update(raw_data)
+        return super().receive_data_chunk(raw_data, start)
+
+    def file_complete(self, file_size):
+        uploaded = super().file_complete(file_size)
+        uploaded.sha256 = self.hasher.hexdigest()
+        return uploaded
+
+
+def install_upload_handler(request, *, max_files: int = 1) -> None:
+    """Call before the request body is read (DRF parses lazily, so at the start of the view)."""
+    django_request = getattr(request, "_request", request)
+    django_request.upload_handlers = [
+        HashingUploadHandler(django_request, max_bytes=max_upload_bytes(), max_files=max_files)
+    ]

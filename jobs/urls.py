@@ -1,0 +1,17 @@
+"""Student pages under /jobs/ (the API lives in jobs/api/urls.py)."""
+
+from django.urls import path
+
+from jobs import views
+
+app_name = "jobs"
+
+urlpatterns = [
+    path("", views.job_list, name="list"),
+    path("live/", views.job_list_fragment, name="list-fragment"),
+    path("submit/", views.job_submit, name="submit"),
+    path("<uuid:pk>/pause/", views.job_control, {"action": "pause"}, name="pause"),
+    path("<uuid:pk>/resume/", views.job_control, {"action": "resume"}, name="resume"),
+    path("<uuid:pk>/cancel/", views.job_control, {"action": "cancel"}, name="cancel"),
+    path("machines/<uuid:machine_id>/bed-cleared/", views.job_bed_cleared, name="bed-cleared"),
+]

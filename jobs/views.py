@@ -1,0 +1,239 @@
+"""Server-rendered pages: submit a job, my jobs (live), the staff fleet board (live).
+
+Views translate HTTP into service and selector calls; every rule lives in jobs.services. Live parts are
+fragments that mes/static/mes/live.js re-fetches (elements with ``data-live-url``).
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from jobs import selectors, services
+from jobs.estimates import job_estimates
+from jobs.exceptions import JobError, UploadTooLarge
+from jobs.fleet import fleet_cards, machines_awaiting_bed_clear, queue_summary
+from jobs.forms import JobSubmitForm
+from jobs.remote import remote_runs
+from jobs.services.bed import machine_bed_clear
+from jobs.states import ACTIVE_STATES, QUEUE_STATES, JobState
+from jobs.uploads import install_upload_handler, max_upload_bytes
+from machines.models import MachineConfig
+
+# The page shows at most this many waiting jobs (staff see the whole farm's queue).
+WAITING_SHOWN = 200
+HISTORY_SHOWN = 20
+CONTROLS = {
+    "pause": services.job_request_pause,
+    "resume": services.job_request_resume,
+    "cancel": services.job_request_cancel,
+}
+CANCELLABLE = QUEUE_STATES | ACTIVE_STATES | {JobState.SUBMITTED}
+# Badge colours (the classes of mes/static/mes/site.css, as for machine statuses).
+STATE_COLOURS = {
+    JobState.SUBMITTED: "secondary",
+    JobState.AWAITING_APPROVAL: "secondary",
+    JobState.QUEUED: "info",
+    JobState.DISPATCHING: "primary",
+    JobState.UPLOADED: "primary",
+    JobState.PRINTING: "primary",
+    JobState.PAUSED: "warning",
+    JobState.UNKNOWN: "danger",
+    JobState.COMPLETED: "success",
+    JobState.FAILED: "danger",
+    JobState.CANCELLED: "secondary",
+}
+
+
+def staff_required(view):
+    """Anonymous users go to the login page; logged-in non-staff get 403."""
+
+    @functools.wraps(view)
+    @login_required
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        if not request.user.is_staff:
+            raise PermissionDenied("The fleet board is for lab staff.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+# -- my jobs -----------------------------------------------------------------------------------------
+def _jobs_context(request: HttpRequest) -> dict:
+    user = request.user
+    waiting = list(selectors.queue_list(user=user)[:WAITING_SHOWN])
+    active = list(selectors.running_list(user=user))
+    history = list(selectors.history_list(user=user)[:HISTORY_SHOWN])
+    estimates = job_estimates(jobs=[*waiting, *active])
+    for job in [*waiting, *active]:
+        job.estimate = estimates.get(job.pk)
+    # Jobs forwarded to a partner lab show that lab's last reported state and progress too.
+    runs = remote_runs(job_ids=[job.pk for job in [*waiting, *active, *history]])
+    for job in [*waiting, *active, *history]:
+        job.remote = runs.get(job.pk)
+        job.state_colour = STATE_COLOURS.get(job.state, "secondary")
+        job.can_pause = job.state == JobState.PRINTING and job.requested_action != "pause"
+        job.can_resume = job.state == JobState.PAUSED and job.requested_action != "resume"
+        job.can_cancel = job.state in CANCELLABLE and job.requested_action != "cancel"
+    # The student's last print on a machine that waits for its plate to be cleared: they may confirm it.
+    last_on_machine: dict = {}
+    for job in history:
+        if job.machine_id and job.started_at and job.machine_id not in last_on_machine:
+            last_on_machine[job.machine_id] = job
+    for machine in machines_awaiting_bed_clear(machine_ids=list(last_on_machine)):
+        last_on_machine[machine.pk].bed_clear_machine = machine
+    return {
+        "waiting": waiting,
+        "active": active,
+        "history": history,
+        "queue": selectors.queue_state_get(),
+        "show_owner": user.is_staff,
+        "waiting_limit": WAITING_SHOWN,
+    }
+
+
+def _render_jobs(request: HttpRequest, *, status: int = 200) -> HttpResponse:
+    return render(request, "jobs/list.html", _jobs_context(request), status=status)
+
+
+@require_GET
+@login_required
+def job_list(request: HttpRequest) -> HttpResponse:
+    return _render_jobs(request)
+
+
+@require_GET
+@login_required
+def job_list_fragment(request: HttpRequest) -> HttpResponse:
+    return render(request, "jobs/_list.html", _jobs_context(request))
+
+
+@require_POST
+@login_required
+def job_control(request: HttpRequest, pk: uuid.UUID, action: str) -> HttpResponse:
+    """Pause, resume or cancel through the same services as the API; refusals are shown with their 4xx."""
+    job = get_object_or_404(selectors.job_list_visible(user=request.user), pk=pk)
+    try:
+        changed = CONTROLS[action](job=job, user=request.user, reason=f"{action} from the jobs page")
+    except JobError as exc:
+        messages.error(request, f"Could not {action} {job.name}: {exc.message}")
+        if request.user.is_staff and _next_url(request) == reverse("fleet:board"):
+            return fleet_board_response(request, status=exc.status_code)
+        return _render_jobs(request, status=exc.status_code)
+    if changed.state == JobState.CANCELLED:
+        messages.success(request, f"{job.name}: cancelled.")
+    else:
+        messages.success(request, f"{job.name}: {action} requested; the machine will follow shortly.")
+    return redirect(_next_url(request) or reverse("jobs:list"))
+
+
+def _next_url(request: HttpRequest) -> str:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return ""
+
+
+# -- submit ------------------------------------------------------------------------------------------
+def _render_submit(request: HttpRequest, form: JobSubmitForm, *, reasons=(), error="", status=200):
+    context = {
+        "form": form,
+        "reasons": list(reasons),
+        "error": error,
+        "max_upload_mb": max_upload_bytes() / 1_000_000,
+    }
+    return render(request, "jobs/submit.html", context, status=status)
+
+
+@csrf_exempt  # the upload handler must be installed before the CSRF check reads the body; see below
+@require_http_methods(["GET", "POST"])
+@login_required
+def job_submit(request: HttpRequest) -> HttpResponse:
+    """Upload a job. The body is streamed to disk and hashed as it arrives (jobs.uploads), so the
+    handler is installed first and the CSRF check then runs in ``_job_submit`` (Django's documented
+    pattern for custom upload handlers)."""
+    if request.method == "POST":
+        install_upload_handler(request)
+    try:
+        return _job_submit(request)
+    except UploadTooLarge as exc:
+        return _render_submit(request, JobSubmitForm(), error=exc.message, status=exc.status_code)
+
+
+@csrf_protect
+def _job_submit(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return _render_submit(request, JobSubmitForm())
+    form = JobSubmitForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _render_submit(request, form, error="Please correct the form.", status=400)
+    data = form.cleaned_data
+    spec = services.JobSpec(
+        file=data["file"], name=data["name"], notes=data["notes"], constraints=form.constraints()
+    )
+    try:
+        job = services.job_submit(user=request.user, spec=spec)
+    except JobError as exc:
+        reasons = exc.extra.get("reasons") or []
+        return _render_submit(request, form, reasons=reasons, error=exc.message, status=exc.status_code)
+    state = "waits for staff approval" if job.state == JobState.AWAITING_APPROVAL else "is in the queue"
+    messages.success(request, f"{job.name} was submitted and {state}.")
+    response = HttpResponseRedirect(f"{reverse('jobs:list')}#job-{job.pk}")
+    response.status_code = 303  # See Other: the browser GETs "my jobs"
+    return response
+
+
+# -- fleet board -------------------------------------------------------------------------------------
+def _fleet_context() -> dict:
+    return {"cards": fleet_cards(), "summary": queue_summary()}
+
+
+def fleet_board_response(request: HttpRequest, *, status: int = 200) -> HttpResponse:
+    return render(request, "fleet/board.html", _fleet_context(), status=status)
+
+
+@require_GET
+@staff_required
+def fleet_board(request: HttpRequest) -> HttpResponse:
+    return fleet_board_response(request)
+
+
+@require_GET
+@staff_required
+def fleet_fragment(request: HttpRequest) -> HttpResponse:
+    return render(request, "fleet/_board.html", _fleet_context())
+
+
+@require_POST
+@staff_required
+def fleet_bed_cleared(request: HttpRequest, machine_id: uuid.UUID) -> HttpResponse:
+    """Staff confirm the plate was removed: the machine may take the next job."""
+    return _bed_cleared(request, machine_id, done=reverse("fleet:board"), page=fleet_board_response)
+
+
+@require_POST
+@login_required
+def job_bed_cleared(request: HttpRequest, machine_id: uuid.UUID) -> HttpResponse:
+    """The student whose print ended on the machine confirms they took it off (the service checks who)."""
+    return _bed_cleared(request, machine_id, done=reverse("jobs:list"), page=_render_jobs)
+
+
+def _bed_cleared(request: HttpRequest, machine_id: uuid.UUID, *, done: str, page) -> HttpResponse:
+    machine = get_object_or_404(MachineConfig, pk=machine_id)
+    try:
+        machine_bed_clear(machine_id=machine.pk, user=request.user)
+    except JobError as exc:
+        messages.error(request, f"{machine.name}: {exc.message}")
+        return page(request, status=exc.status_code)
+    messages.success(request, f"{machine.name}: bed cleared, ready for the next job.")
+    return redirect(done)
