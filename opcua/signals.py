@@ -1,0 +1,21 @@
+"""What the lab asked for over OPC UA. Receivers live in jobs/machines; the bridge only emits.
+
+Both signals are sent from the bridge process (a worker thread, never the event loop), with
+``sender=None``:
+
+- ``bed_cleared_requested(machine_id: str, user: str)``: the robot cell or SCADA confirmed that the
+  plate was removed (method ``BedCleared`` or a write of ``AwaitingBedClear=false``).
+- ``machine_control_requested(machine_id: str, action: str, user: str)``: ``action`` is
+  ``"pause"``, ``"resume"`` or ``"cancel"``; only sent when ``OPCUA_ALLOW_CONTROL`` is true.
+
+``user`` is the OPC UA user name the request was authenticated as, prefixed ``opcua:``.
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+bed_cleared_requested = Signal()
+machine_control_requested = Signal()
+
+CONTROL_ACTIONS = ("pause", "resume", "cancel")
