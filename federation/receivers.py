@@ -1,0 +1,71 @@
+"""Listeners on other apps' signals (connected in FederationConfig.ready)."""
+
+from __future__ import annotations
+
+import logging
+
+from federation.client import FederationError
+from federation.models import ForwardedJob
+from federation.services.jobs import REPORTABLE, forwarded_job_cancel, incoming_job_report
+from jobs.exceptions import JobError
+
+logger = logging.getLogger(__name__)
+
+
+def job_state_changed(sender, *, job_id, to_state: str, **kwargs) -> None:
+    """A job changed state here: if it belongs to a partner lab, queue the signed status event."""
+    if to_state not in REPORTABLE:
+        return
+    from jobs.models import Job
+
+    job = Job.objects.filter(pk=job_id).only("progress", "started_at", "finished_at", "state_reason").first()
+    if job is None:
+        return
+    printed = 0
+    if job.started_at and job.finished_at:
+        printed = int((job.finished_at - job.started_at).total_seconds())
+    incoming_job_report(
+        local_job_id=job_id,
+        state=to_state,
+        progress=job.progress,
+        detail=job.state_reason,
+        printed_seconds=printed,
+    )
+
+
+# Remote states after which there is nothing left to cancel at the partner lab.
+FINISHED_REMOTE = {"rejected", "completed", "failed", "cancelled"}
+
+
+def job_remote_runs(sender, *, job_ids, **kwargs) -> dict:
+    """The jobs app asks which of its jobs we forwarded: their partner lab's last reported state."""
+    from jobs.remote import RemoteRun
+
+    forwarded = ForwardedJob.objects.select_related("partner").filter(origin_job_id__in=job_ids)
+    runs = {}
+    for item in forwarded:
+        last = item.history[-1] if item.history else {}
+        runs[item.origin_job_id] = RemoteRun(
+            where=f"partner lab {item.partner.name}",
+            state=item.remote_state,
+            progress=item.progress if item.remote_state in ("printing", "paused") else None,
+            detail=str(last.get("detail") or "") if item.remote_state in FINISHED_REMOTE else "",
+        )
+    return runs
+
+
+class PartnerRefusedCancel(JobError):
+    status_code = 502
+
+
+def job_remote_cancel(sender, *, job_id, **kwargs) -> bool:
+    """A user cancels a job we forwarded: the signed cancel goes to the partner lab, which stops it on
+    its machine. A refusal (or an unreachable partner) leaves our job unchanged."""
+    forwarded = ForwardedJob.objects.select_related("partner").filter(origin_job_id=job_id).first()
+    if forwarded is None or forwarded.remote_state in FINISHED_REMOTE:
+        return False
+    try:
+        forwarded_job_cancel(forwarded=forwarded)
+    except FederationError as exc:
+        raise PartnerRefusedCancel(f"partner lab {forwarded.partner.name}: {exc}") from exc
+    return True

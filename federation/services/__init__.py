@@ -1,0 +1,1 @@
+"""Federation writes, split by concern: connections, events (outbox/inbox), jobs, nonces."""

@@ -1,0 +1,265 @@
+"""The outbox (signed events to a partner, retried with exponential backoff) and the inbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from federation.client import FederationError, response_reason, signed_request
+from federation.models import FederationEvent, ForwardedJob, InboxRecord, Partner
+from federation.signals import forwarded_job_updated
+from mes.engine import enqueue
+
+logger = logging.getLogger(__name__)
+
+BACKOFF_BASE = dt.timedelta(seconds=15)
+BACKOFF_MAX = dt.timedelta(hours=1)
+CONNECTION_TYPES = {
+    FederationEvent.Type.CONNECTION_APPROVED,
+    FederationEvent.Type.CONNECTION_REJECTED,
+    FederationEvent.Type.CONNECTION_STOPPED,
+}
+JOB_TYPES = set(FederationEvent.Type.values) - {str(t) for t in CONNECTION_TYPES}
+
+
+def event_enqueue(
+    *, partner: Partner, type: str, job_ref: str = "", payload: dict | None = None
+) -> FederationEvent:
+    """Append an event to the partner's outbox with the next sequence number for that job; a delivery
+    task is queued for when the transaction commits."""
+    if type not in FederationEvent.Type.values:
+        raise ValidationError({"type": f"Unknown event type {type!r}."})
+    with transaction.atomic():
+        Partner.objects.select_for_update().filter(pk=partner.pk).first()  # serializes sequence numbers
+        last = partner.outbox.filter(job_ref=job_ref).aggregate(last=Max("sequence"))["last"] or 0
+        event = FederationEvent.objects.create(
+            partner=partner, type=type, job_ref=job_ref, sequence=last + 1, payload=payload or {}
+        )
+        # Deliver soon after commit, not only at the next periodic run (which remains the retry path).
+        enqueue("federation.tasks.deliver_due_events")
+        return event
+
+
+def event_body(event: FederationEvent) -> dict:
+    return {
+        "event_id": str(event.event_id),
+        "type": event.type,
+        "job_ref": event.job_ref,
+        "sequence": event.sequence,
+        "payload": event.payload,
+        "created_at": event.created_at.isoformat(),
+    }
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """15 s, 30 s, 1 min, … capped at an hour, with ±20 % jitter so partners are not hit in step."""
+    delay = min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
+    return delay * random.uniform(0.8, 1.2)
+
+
+def event_deliver(*, event: FederationEvent) -> bool:
+    """Send one event to the partner's inbox; on failure schedule the next attempt. True if delivered."""
+    try:
+        response = signed_request(
+            "POST", event.partner.inbox_url, json_body=event_body(event), idempotency_key=str(event.event_id)
+        )
+        error = "" if 200 <= response.status_code < 300 else response_reason(response)
+    except FederationError as exc:
+        error = str(exc)
+    now = timezone.now()
+    event.attempts += 1
+    if not error:
+        event.delivered_at = now
+        event.last_error = ""
+    else:
+        event.last_error = error[:500]
+        if event.attempts >= settings.FEDERATION_EVENT_MAX_ATTEMPTS:
+            event.next_attempt_at = None
+            logger.error(
+                "Giving up on %s for %s after %s attempts: %s",
+                event.type,
+                event.partner,
+                event.attempts,
+                error,
+            )
+        else:
+            event.next_attempt_at = now + backoff(event.attempts)
+            logger.warning(
+                "Event %s for %s not delivered (attempt %s): %s",
+                event.type,
+                event.partner,
+                event.attempts,
+                error,
+            )
+    event.save(update_fields=["attempts", "delivered_at", "last_error", "next_attempt_at"])
+    return not error
+
+
+OUTBOX_LEASE = "federation:outbox"
+OUTBOX_LEASE_TTL = 300
+
+
+def federation_deliver_due_events(*, now: dt.datetime | None = None, limit: int = 200) -> int:
+    """Deliver due outbox events in order; a failure holds back later events of the same job and
+    partner for this run. Stopped partners only get their stop notice. One process delivers at a time
+    (a lease), so events are not sent twice in parallel. Returns how many were delivered."""
+    from mes.leases import default_lease_store, new_owner_id
+
+    store = default_lease_store()
+    owner = new_owner_id("federation-outbox")
+    if OUTBOX_LEASE not in store.acquire_many([OUTBOX_LEASE], owner=owner, ttl=OUTBOX_LEASE_TTL):
+        logger.info("Another process is delivering federation events; skipping this run")
+        return 0
+    try:
+        return _deliver_due(now=now or timezone.now(), limit=limit)
+    finally:
+        store.release_many([OUTBOX_LEASE], owner=owner)
+
+
+def _deliver_due(*, now: dt.datetime, limit: int) -> int:
+    due = (
+        FederationEvent.objects.select_related("partner")
+        .filter(delivered_at__isnull=True, next_attempt_at__lte=now)
+        .order_by("created_at", "sequence")[:limit]
+    )
+    blocked_partners: set = set()
+    blocked_jobs: set = set()
+    delivered = 0
+    for event in due:
+        key = (event.partner_id, event.job_ref)
+        if event.partner_id in blocked_partners or key in blocked_jobs:
+            continue
+        if event.partner.is_stopped and event.type != FederationEvent.Type.CONNECTION_STOPPED:
+            continue
+        earlier_pending = FederationEvent.objects.filter(
+            partner_id=event.partner_id,
+            job_ref=event.job_ref,
+            sequence__lt=event.sequence,
+            delivered_at__isnull=True,
+        ).exists()
+        if earlier_pending:
+            blocked_jobs.add(key)
+            continue
+        if event_deliver(event=event):
+            delivered += 1
+        else:
+            blocked_partners.add(event.partner_id)
+    return delivered
+
+
+@dataclass(frozen=True)
+class InboxResult:
+    outcome: str  # "applied", "duplicate" or "stale"
+    detail: str
+
+
+def _validated_event(data: dict) -> dict:
+    try:
+        event = {
+            "event_id": uuid.UUID(str(data["event_id"])),
+            "type": str(data["type"]),
+            "job_ref": str(data.get("job_ref") or ""),
+            "sequence": int(data["sequence"]),
+            "payload": data.get("payload") or {},
+        }
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValidationError(f"Malformed event: {exc}") from exc
+    if event["type"] not in FederationEvent.Type.values:
+        raise ValidationError({"type": f"Unknown event type {event['type']!r}."})
+    if event["sequence"] < 1 or not isinstance(event["payload"], dict):
+        raise ValidationError("An event needs a positive sequence and an object payload.")
+    if event["type"] in JOB_TYPES and not event["job_ref"]:
+        raise ValidationError({"job_ref": "Job events must name the job."})
+    return event
+
+
+def inbox_receive(*, partner: Partner, data: dict) -> InboxResult:
+    """Apply an event from a partner once and in order; duplicates and stale events are dropped."""
+    event = _validated_event(data)
+    with transaction.atomic():
+        Partner.objects.select_for_update().filter(pk=partner.pk).first()
+        if InboxRecord.objects.filter(event_id=event["event_id"]).exists():
+            return InboxResult("duplicate", "This event was received before; dropped.")
+        last = (
+            InboxRecord.objects.filter(partner=partner, job_ref=event["job_ref"]).aggregate(
+                last=Max("sequence")
+            )["last"]
+            or 0
+        )
+        if event["sequence"] <= last:
+            return InboxResult("stale", f"Sequence {event['sequence']} is not after {last}; dropped.")
+        _apply(partner=partner, event=event)
+        InboxRecord.objects.create(
+            partner=partner,
+            event_id=event["event_id"],
+            job_ref=event["job_ref"],
+            sequence=event["sequence"],
+            type=event["type"],
+        )
+    return InboxResult("applied", f"{event['type']} applied.")
+
+
+def _apply(*, partner: Partner, event: dict) -> None:
+    from federation.services.connections import partner_stopped_remotely
+
+    kind, payload = event["type"], event["payload"]
+    if kind == FederationEvent.Type.CONNECTION_STOPPED:
+        partner_stopped_remotely(partner=partner, reason=str(payload.get("reason", "")))
+        return
+    if kind in CONNECTION_TYPES and partner.outbound_state not in (
+        Partner.OutboundState.REQUESTED,
+        Partner.OutboundState.APPROVED,
+    ):
+        raise ValidationError("We have no connection request open with this lab.")
+    if kind == FederationEvent.Type.CONNECTION_APPROVED:
+        scopes = payload.get("scopes")
+        if not isinstance(scopes, list) or not set(scopes) <= set(partner.outbound_requested_scopes):
+            raise ValidationError({"scopes": "Granted scopes must be a subset of the scopes we asked for."})
+        partner.outbound_state = Partner.OutboundState.APPROVED
+        partner.outbound_scopes = scopes
+        partner.outbound_quotas = payload.get("quotas") or {}
+        partner.save(update_fields=["outbound_state", "outbound_scopes", "outbound_quotas", "updated_at"])
+        return
+    if kind == FederationEvent.Type.CONNECTION_REJECTED:
+        partner.outbound_state = Partner.OutboundState.REJECTED
+        partner.outbound_scopes = []
+        partner.save(update_fields=["outbound_state", "outbound_scopes", "updated_at"])
+        return
+    forwarded = ForwardedJob.objects.filter(
+        partner=partner, origin_job_id=_uuid_or_none(event["job_ref"])
+    ).first()
+    if forwarded is None:
+        raise ValidationError({"job_ref": "No job with this id was forwarded to you."})
+    progress = payload.get("progress")
+    forwarded.remote_state = kind
+    if isinstance(progress, int | float) and 0 <= progress <= 100:
+        forwarded.progress = float(progress)
+    forwarded.last_sequence = event["sequence"]
+    forwarded.history = [
+        *forwarded.history,
+        {
+            "sequence": event["sequence"],
+            "type": kind,
+            "progress": forwarded.progress,
+            "detail": str(payload.get("detail", ""))[:500],
+            "received_at": timezone.now().isoformat(),
+        },
+    ]
+    forwarded.save(update_fields=["remote_state", "progress", "last_sequence", "history", "updated_at"])
+    transaction.on_commit(lambda: forwarded_job_updated.send(sender=ForwardedJob, forwarded_job=forwarded))
+
+
+def _uuid_or_none(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None

@@ -1,0 +1,26 @@
+"""Periodic federation work; each task only calls a service."""
+
+from __future__ import annotations
+
+from mes.engine import task
+
+
+@task
+def deliver_due_events() -> int:
+    from federation.services.events import federation_deliver_due_events
+
+    return federation_deliver_due_events()
+
+
+@task
+def clean_seen_nonces() -> int:
+    from federation.services.nonces import nonce_cleanup
+
+    return nonce_cleanup()
+
+
+@task
+def report_partner_job_progress() -> int:
+    from federation.services.jobs import incoming_jobs_report_progress
+
+    return incoming_jobs_report_progress()
