@@ -46,10 +46,21 @@ def _isolated_media(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
-def _clean_redis_cache():
-    """The database cache rolls back with each test; a Redis cache must be emptied by hand."""
-    if settings.REDIS_URL:
-        from django.core.cache import cache
+def _clean_cache(request, django_db_blocker):
+    """Each test starts with an empty cache.
 
+    A Redis cache is emptied by hand. The database cache rolls back with ordinary tests, but the
+    flush after a transactional test empties only the model tables, so its cache table is cleared too.
+    """
+    from django.core.cache import cache
+
+    if settings.REDIS_URL:
         cache.clear()
     yield
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or any(
+        name in request.fixturenames for name in ("transactional_db", "live_server")
+    )
+    if transactional and not settings.REDIS_URL:
+        with django_db_blocker.unblock():
+            cache.clear()

@@ -13,3 +13,6 @@ class JobsConfig(AppConfig):
         # Event-driven runs cover the normal case; the sweep catches lost events, stuck dispatches and
         # control requests a printer did not act on.
         schedule().add(name="jobs.scheduler-sweep", task="jobs.tasks.scheduler_run", seconds=10)
+        # Polls reconcile when a printer's report changes; the sweep judges the rest (a start that
+        # never took, a job changed on our side while the printer's report stayed the same).
+        schedule().add(name="jobs.reconcile-sweep", task="jobs.tasks.reconcile_sweep", seconds=30)

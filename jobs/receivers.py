@@ -12,24 +12,15 @@ from django.apps import apps
 
 from jobs import signals as job_signals
 from jobs.exceptions import JobError
+from jobs.services.reconciler import printer_report, printer_state_from_live
 from jobs.services.scheduler import scheduler_run_request
 from jobs.states import ActorKind
 from machines import signals as machine_signals
-from machines.machine_types.printer_3d import BasePrinterDriver, Printer3DStatus
-from machines.machine_types.printer_state import PrinterState, PrinterStatus
+from machines.machine_types.printer_3d import BasePrinterDriver
 from machines.state import LiveState
 from mes.engine import enqueue
 
 logger = logging.getLogger(__name__)
-
-# Machine statuses in which the last stored printer state is not the printer's word (we could not read it).
-NOT_READ = frozenset(
-    {
-        int(Printer3DStatus.DISCONNECTED),
-        int(Printer3DStatus.DRIVER_ERROR),
-        int(Printer3DStatus.UNAUTHORIZED),
-    }
-)
 
 
 def on_queue_changed(sender, **kwargs) -> None:
@@ -44,26 +35,16 @@ def on_job_control_requested(sender, job_id, machine_id, action, **kwargs) -> No
     enqueue("jobs.tasks.job_control", str(job_id), action)
 
 
-def printer_state_from_live(new: LiveState) -> PrinterState | None:
-    """What the printer said in this poll, or None when it could not be read (lost)."""
-    raw = new.data.get("printer_state")
-    if new.status in NOT_READ or raw is None:
-        return None
-    state = PrinterState.from_dict(raw)
-    if new.status == int(Printer3DStatus.ERROR) and state.status is not PrinterStatus.ERROR:
-        return None  # an unreadable answer (HTTP 500, bad JSON), not an error the printer reported
-    return state
-
-
 def on_machine_state_changed(sender, machine, old: LiveState, new: LiveState, **kwargs) -> None:
-    """Reconcile on every poll: one that reached the printer moves ``last_seen``; one that did not
-    changes the status to disconnected/error (repeats of the same failure change nothing)."""
+    """Reconcile when what the printer reports changed (status, file, progress) or it stopped answering.
+
+    Polls that only move ``last_seen`` or temperatures cost nothing here; the periodic reconcile
+    sweep catches what changed on the database side in between (e.g. a start that never took).
+    """
     if not isinstance(machine.driver, BasePrinterDriver):
         return
-    polled = old.last_seen != new.last_seen  # the printer answered
-    unread = new.status != old.status and (new.status in NOT_READ or new.status == int(Printer3DStatus.ERROR))
-    if not (polled or unread):
-        return  # not a poll: errors, flags (bed clear), properties written by someone else
+    if printer_report(old) == printer_report(new):
+        return
     from jobs.services.reconciler import reconcile_machine
 
     reconcile_machine(machine_id=machine.id, printer_state=printer_state_from_live(new))

@@ -7,6 +7,7 @@ import logging
 from jobs.services.control import job_control as control_service
 from jobs.services.control import pending_requests
 from jobs.services.dispatch import job_dispatch as dispatch_service
+from jobs.services.reconciler import reconcile_sweep as reconcile_sweep_service
 from jobs.services.scheduler import schedule_run, scheduler_run_started, stale_dispatches
 from mes.engine import enqueue, task
 
@@ -37,3 +38,8 @@ def job_control(job_id: str, action: str) -> str:
     outcome = control_service(job_id=job_id, action=action)
     logger.info("control %s %s: %s %s", action, job_id, outcome.result, outcome.detail)
     return outcome.result
+
+
+@task
+def reconcile_sweep() -> int:
+    return reconcile_sweep_service()

@@ -32,14 +32,44 @@ from jobs.selectors import job_for_printer_file
 from jobs.services.bed import machine_bed_flag_set
 from jobs.services.lifecycle import job_progress_set, job_record_external, job_transition
 from jobs.states import ACTIVE_STATES, ActorKind, JobState
+from machines.machine_types.printer_3d import Printer3DStatus
 from machines.machine_types.printer_state import ACTIVE_STATUSES, PrinterState, PrinterStatus
 from machines.models import MachineConfig
+from machines.state import LiveState, read_states
 
 logger = logging.getLogger(__name__)
 
 DISPATCH_STATES = frozenset({JobState.DISPATCHING, JobState.UPLOADED})
 ON_PRINTER_STATES = frozenset({JobState.PRINTING, JobState.PAUSED, JobState.UNKNOWN})
 FINISHED_AT = 99.95  # percent; printers round
+# Machine statuses in which the last stored printer state is not the printer's word (we could not read it).
+NOT_READ = frozenset(
+    {
+        int(Printer3DStatus.DISCONNECTED),
+        int(Printer3DStatus.DRIVER_ERROR),
+        int(Printer3DStatus.UNAUTHORIZED),
+    }
+)
+
+
+def printer_state_from_live(live: LiveState) -> PrinterState | None:
+    """What the printer said in its last poll, or None when it could not be read (lost)."""
+    raw = live.data.get("printer_state")
+    if live.status in NOT_READ or raw is None:
+        return None
+    state = PrinterState.from_dict(raw)
+    if live.status == int(Printer3DStatus.ERROR) and state.status is not PrinterStatus.ERROR:
+        return None  # an unreadable answer (HTTP 500, bad JSON), not an error the printer reported
+    return state
+
+
+def printer_report(live: LiveState) -> tuple | None:
+    """The part of a printer's state the reconciler decides on; temperatures and times are not in it."""
+    state = printer_state_from_live(live)
+    if state is None:
+        return None
+    job = state.job
+    return (state.status, job.file_name if job else None, job.progress if job else None, state.message)
 
 
 def _active_job(machine_id) -> Job | None:
@@ -179,4 +209,25 @@ def reconcile_machine(*, machine_id: uuid.UUID | str, printer_state: PrinterStat
         done.append(result)
     if done:
         logger.info("reconciled machine %s: %s", machine_id, " → ".join(done))
+    return done
+
+
+def reconcile_sweep() -> int:
+    """Reconcile every machine with an active job against its last report; returns the transitions.
+
+    Polls reconcile only when the printer's report changes, so this catches changes on our side
+    the printer never reflected (a start that did not take, a worker that died mid-dispatch). A
+    report older than the job's last change is not used: it cannot speak for the new state.
+    """
+    changed_at = {
+        str(machine_id): updated_at
+        for machine_id, updated_at in Job.objects.filter(
+            state__in=ACTIVE_STATES, machine__isnull=False
+        ).values_list("machine_id", "updated_at")
+    }
+    done = 0
+    for machine_id, live in read_states(changed_at).items():
+        if live.last_seen is None or live.last_seen <= changed_at[machine_id]:
+            continue
+        done += len(reconcile_machine(machine_id=machine_id, printer_state=printer_state_from_live(live)))
     return done

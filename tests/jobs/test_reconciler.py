@@ -11,9 +11,10 @@ from jobs.models import Job
 from jobs.services import job_request_cancel, job_request_pause, job_request_resume
 from jobs.services.control import job_control
 from jobs.services.dispatch import job_dispatch
-from jobs.services.reconciler import reconcile_machine
+from jobs.services.lifecycle import job_transition
+from jobs.services.reconciler import reconcile_machine, reconcile_sweep
 from jobs.services.scheduler import schedule_run
-from jobs.states import JobState
+from jobs.states import ActorKind, JobState
 from machines.machine_types.printer_3d import BED_CLEAR_REQUIRED, Printer3DStatus
 from machines.machine_types.printer_state import ACTIVE_STATUSES, PrinterStatus
 from tests.jobs.dispatch_support import submit_job
@@ -184,3 +185,28 @@ def test_the_reconciler_never_overwrites_a_change_made_meanwhile(farm, alice, mo
     assert reconcile_machine(machine_id=config.pk, printer_state=lost) == []
     job.refresh_from_db()
     assert job.state == JobState.PAUSED
+
+
+def test_a_start_that_never_took_is_caught_by_the_sweep_not_by_unchanged_polls(farm, alice):
+    """Polls reconcile only when the printer's report changes; the sweep judges the rest."""
+    config = farm.add_machine("mk4")
+    farm.poll(config)
+    job = submit_job(alice, name="never-started")
+    [job] = schedule_run()
+    # The dispatcher believes the print started, but the printer never heard of it.
+    job_transition(
+        job=job.pk,
+        to_state=JobState.PRINTING,
+        actor_kind=ActorKind.SCHEDULER,
+        reason="started (the printer lost it)",
+        expected_states={JobState.DISPATCHING},
+    )
+    assert reconcile_sweep() == 0  # the last report predates the start: it cannot judge it
+    farm.poll(config)
+    job.refresh_from_db()
+    assert job.state == JobState.PRINTING  # the printer's report did not change: no reconcile
+    assert reconcile_sweep() == 1
+    job.refresh_from_db()
+    assert job.state == JobState.FAILED
+    assert job.events.last().reason == "the printer is idle and no longer reports this job"
+    assert job.events.last().actor_kind == "reconciler"
