@@ -8,6 +8,7 @@ COPY machines ./machines
 COPY plugins ./plugins
 COPY jobs ./jobs
 COPY federation ./federation
+COPY opcua ./opcua
 RUN pip install --no-cache-dir -c constraints.txt .
 COPY . .
 RUN useradd --system --home /var/lib/labmes labmes && mkdir -p /var/lib/labmes && chown labmes /var/lib/labmes

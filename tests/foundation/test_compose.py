@@ -72,3 +72,16 @@ def test_every_variable_the_settings_read_is_documented():
     read = set(re.findall(r'env\.\w+\(\s*"([A-Z][A-Z0-9_]+)"', settings_text))
     missing = read - documented_variables()
     assert not missing, f".env.example lacks {sorted(missing)}"
+
+
+def test_the_image_and_the_package_carry_every_app():
+    """A new app must reach the Docker image and the installed package, or production misses it."""
+    import tomllib
+
+    apps = sorted(path.parent.name for path in ROOT.glob("*/apps.py"))
+    assert {"mes", "machines", "jobs", "federation", "opcua"} <= set(apps)
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    for app in apps:
+        assert f"COPY {app} ./{app}" in dockerfile, app
+        assert f"{app}*" in include["include"], app
