@@ -2,7 +2,9 @@
 
 Each poller process claims a fair share of the machines with expiring leases (mes.leases) and renews
 them; a poller that dies stops renewing and the others take its machines over within one lease
-period. Polls run on a thread pool. A machine that fails backs off (2 s doubling to 60 s) and
+period. Leases are renewed from the loop thread and never wait for machines to be set up: ownership
+callbacks (driver init and teardown, which take seconds for a large fleet) run in order on a thread
+of their own, in slices, and a machine is polled once its slice is set up. Polls run on a thread pool. A machine that fails backs off (2 s doubling to 60 s) and
 machines in backoff may use only a few of the threads, so a room of powered-off printers can never
 delay the live ones (FDM Monster's failure with 54 printers off).
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import heapq
 import logging
 import math
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +32,7 @@ LEASE_PREFIX = "machine:"
 POLLER_PREFIX = "poller:"
 BACKOFF_START = 2.0
 BACKOFF_MAX = 60.0
+SETUP_SLICE = 50  # machines set up per ownership callback: the first are polled while the rest wait
 
 
 @dataclass
@@ -94,6 +98,9 @@ class FleetPoller:
         self._pool = ThreadPoolExecutor(self.config.threads, thread_name_prefix="poll")
         self._backoff_busy = 0
         self._next_lease_cycle = 0.0
+        # Ownership changes, applied in order by one thread: ("acquire" | "release", machine ids).
+        self._changes: queue.Queue[tuple[str, list[str]] | None] = queue.Queue()
+        self._changes_thread: threading.Thread | None = None
 
     # --- ownership -------------------------------------------------------------------------
     def owned(self) -> set[str]:
@@ -136,24 +143,60 @@ class FleetPoller:
         return max(1, len(self.store.holders_with_prefix(POLLER_PREFIX)))
 
     def _apply_ownership(self, *, gained: set[str], lost: set[str], fleet: dict[str, float]) -> None:
-        now = time.monotonic()
+        """Book the change at once (so the next lease cycle renews it); set machines up elsewhere."""
         with self._lock:
             for machine_id in lost:
                 entry = self._machines.pop(machine_id, None)
                 if entry:
                     entry.generation += 1
             for machine_id in gained:
-                entry = _Machine(machine_id, cadence=fleet.get(machine_id) or self.config.default_cadence)
-                self._machines[machine_id] = entry
-                heapq.heappush(self._queue, _Due(now, machine_id, entry.generation))
+                self._machines[machine_id] = _Machine(
+                    machine_id, cadence=fleet.get(machine_id) or self.config.default_cadence
+                )
             for machine_id, entry in self._machines.items():
                 entry.cadence = fleet.get(machine_id) or self.config.default_cadence
         if lost:
             logger.info("poller %s released %d machine(s)", self.owner, len(lost))
-            self._safely(self.on_release, sorted(lost))
+            self._changes.put(("release", sorted(lost)))
         if gained:
             logger.info("poller %s took over %d machine(s)", self.owner, len(gained))
-            self._safely(self.on_acquire, sorted(gained))
+            ids = sorted(gained)
+            for start in range(0, len(ids), SETUP_SLICE):
+                self._changes.put(("acquire", ids[start : start + SETUP_SLICE]))
+        if (lost or gained) and self._changes_thread is None:
+            self._changes_thread = threading.Thread(
+                target=self._apply_changes, name=f"poller-ownership-{self.owner}", daemon=True
+            )
+            self._changes_thread.start()
+
+    def _apply_changes(self) -> None:
+        """Run ownership callbacks in the order they happened; queue the first poll of set-up machines."""
+        while True:
+            change = self._changes.get()
+            try:
+                if change is None:
+                    return
+                kind, ids = change
+                if kind == "release":
+                    self._safely(self.on_release, ids)
+                    continue
+                with self._lock:  # skip what was lost again while it waited
+                    ids = [machine_id for machine_id in ids if machine_id in self._machines]
+                if not ids:
+                    continue
+                self._safely(self.on_acquire, ids)
+                now = time.monotonic()
+                with self._lock:
+                    for machine_id in ids:
+                        entry = self._machines.get(machine_id)
+                        if entry is not None:
+                            heapq.heappush(self._queue, _Due(now, machine_id, entry.generation))
+            finally:
+                self._changes.task_done()
+
+    def wait_for_ownership(self) -> None:
+        """Block until every ownership change so far has been applied (tests, shutdown)."""
+        self._changes.join()
 
     @staticmethod
     def _safely(callback: Callable[[list[str]], None], ids: list[str]) -> None:
@@ -247,6 +290,10 @@ class FleetPoller:
         with self._lock:
             self._machines.clear()
             self._queue.clear()
+        if self._changes_thread is not None:
+            self._changes.put(None)  # pending set-ups of machines we no longer hold are skipped
+            self._changes_thread.join()
+            self._changes_thread = None
         if owned:
             self._safely(self.on_release, owned)
             try:

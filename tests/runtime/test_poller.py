@@ -1,0 +1,189 @@
+"""The fleet poller: cadence, fair shares between pollers, takeover after a death, backoff without starvation."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+
+import pytest
+
+from mes.leases import new_owner_id
+from mes.poller import BACKOFF_MAX, FleetPoller, PollerConfig
+
+pytestmark = pytest.mark.django_db(transaction=True)  # pollers use the database from their threads
+
+
+class Recorder:
+    """Counts polls per machine; machines in ``dead`` fail after ``dead_delay`` seconds (a timeout)."""
+
+    def __init__(self, dead: set[str] | None = None, dead_delay: float = 0.0) -> None:
+        self.polls: dict[str, list[float]] = {}
+        self.dead = dead or set()
+        self.dead_delay = dead_delay
+        self.lock = threading.Lock()
+
+    def __call__(self, machine_id: str) -> bool:
+        with self.lock:
+            self.polls.setdefault(machine_id, []).append(time.monotonic())
+        if machine_id in self.dead:
+            time.sleep(self.dead_delay)
+            return False
+        return True
+
+
+def fleet(n: int, cadence: float = 0.2) -> dict[str, float]:
+    return {f"m{i:03d}": cadence for i in range(n)}
+
+
+def run_for(poller: FleetPoller, seconds: float) -> threading.Thread:
+    thread = threading.Thread(target=poller.run)
+    thread.start()
+    time.sleep(seconds)
+    return thread
+
+
+def test_single_poller_owns_all_and_polls_at_cadence(lease_store):
+    recorder = Recorder()
+    acquired: list[str] = []
+    poller = FleetPoller(
+        owner=new_owner_id("p"),
+        store=lease_store,
+        list_machines=lambda: fleet(5, cadence=0.2),
+        poll=recorder,
+        on_acquire=acquired.extend,
+        config=PollerConfig(lease_ttl=3, threads=4),
+    )
+    thread = run_for(poller, 1.1)
+    poller.stop()
+    thread.join(5)
+    assert sorted(acquired) == sorted(fleet(5))
+    for machine_id in fleet(5):
+        times = recorder.polls[machine_id]
+        assert len(times) >= 3, times  # polled again and again …
+        gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+        assert min(gaps) >= 0.2 * 0.95, gaps  # … but never faster than its cadence
+    assert lease_store.holders([f"machine:{m}" for m in fleet(5)]) == {}  # handed back on shutdown
+
+
+def test_two_pollers_share_the_fleet_and_one_takes_over_when_the_other_dies(lease_store):
+    machines = fleet(10, cadence=0.2)
+    rec_a, rec_b = Recorder(), Recorder()
+    config = PollerConfig(lease_ttl=1.0, threads=4)
+    a = FleetPoller(
+        owner=new_owner_id("a"), store=lease_store, list_machines=lambda: machines, poll=rec_a, config=config
+    )
+    b = FleetPoller(
+        owner=new_owner_id("b"), store=lease_store, list_machines=lambda: machines, poll=rec_b, config=config
+    )
+    ta = run_for(a, 0.3)
+    tb = run_for(b, 2.0)
+    assert a.owned() | b.owned() == set(machines)
+    assert not a.owned() & b.owned()
+    assert len(a.owned()) == len(b.owned()) == 5
+    # "kill" b without a clean shutdown: it stops renewing and keeps its leases until they expire
+    b._stop.set()
+    b._pool.shutdown(wait=True)
+    b.shutdown = lambda: None
+    tb.join(5)
+    time.sleep(2.0)  # one lease period plus a renewal cycle
+    assert a.owned() == set(machines)
+    a.stop()
+    ta.join(5)
+
+
+def test_dead_machines_back_off_and_never_starve_live_ones(lease_store):
+    machines = fleet(20, cadence=0.2)
+    dead = {f"m{i:03d}" for i in range(10)}  # half the room is powered off and times out
+    recorder = Recorder(dead=dead, dead_delay=0.5)
+    poller = FleetPoller(
+        owner=new_owner_id("p"),
+        store=lease_store,
+        list_machines=lambda: machines,
+        poll=recorder,
+        config=PollerConfig(lease_ttl=5, threads=4, backoff_thread_share=0.25),
+    )
+    thread = run_for(poller, 3.0)
+    poller.stop()
+    thread.join(10)
+    live_counts = [len(recorder.polls[m]) for m in machines if m not in dead]
+    dead_counts = [len(recorder.polls.get(m, [])) for m in dead]
+    # Dead machines were tried, then backed off (2 s, 4 s…): a handful of polls each, not dozens.
+    assert 1 <= max(dead_counts) <= 3, dead_counts
+    # Live machines keep polling at their cadence (about 15 polls in 3 s) while 10 machines time out:
+    # far more often than any dead one, even on a loaded machine.
+    assert min(live_counts) >= 3 * max(dead_counts), (live_counts, dead_counts)
+    assert poller.stats.failures == sum(dead_counts)
+
+
+def test_backoff_doubles_to_a_ceiling_and_resets_on_success():
+    answers = {"m": [False] * 10 + [True]}
+
+    def poll(machine_id: str) -> bool:
+        return answers[machine_id].pop(0)
+
+    class NullStore:
+        def acquire_many(self, keys, *, owner, ttl):
+            return set(keys)
+
+        def release_many(self, keys, *, owner):
+            return None
+
+        def holders(self, keys):
+            return {}
+
+        def holders_with_prefix(self, prefix):
+            return {}
+
+    poller = FleetPoller(
+        owner="p",
+        store=NullStore(),
+        list_machines=lambda: {"m": 2.0},
+        poll=poll,
+        config=PollerConfig(threads=1),
+    )
+    poller.lease_cycle()
+    poller.wait_for_ownership()
+    seen = []
+    for _ in range(11):
+        poller._queue[0].at = 0  # make the next poll due now
+        poller.run_once()
+        poller._pool.submit(lambda: None).result()  # wait for the poll to finish
+        time.sleep(0.01)
+        seen.append(poller.backoff_of("m"))
+    assert seen[:6] == [2.0, 4.0, 8.0, 16.0, 32.0, BACKOFF_MAX]
+    assert seen[9] == BACKOFF_MAX
+    assert seen[10] == 0.0  # answered again: back to its normal cadence
+    poller.shutdown()
+
+
+def test_slow_machine_setup_never_lets_the_leases_lapse(lease_store):
+    """Setting up a large fleet takes longer than a lease; the leases are renewed meanwhile and the
+    first machines are polled before the last ones are set up."""
+    machines = fleet(200, cadence=0.2)
+    recorder = Recorder()
+    set_up: dict[str, float] = {}
+
+    def slow_setup(ids: list[str]) -> None:
+        time.sleep(0.5)  # driver init of one slice of machines
+        set_up.update(dict.fromkeys(ids, time.monotonic()))
+
+    poller = FleetPoller(
+        owner=new_owner_id("p"),
+        store=lease_store,
+        list_machines=lambda: machines,
+        poll=recorder,
+        on_acquire=slow_setup,
+        config=PollerConfig(lease_ttl=1.0, threads=4),
+    )
+    thread = run_for(poller, 1.6)  # four slices take 2 s; the lease is 1 s
+    try:
+        holders = lease_store.holders([f"machine:{m}" for m in machines])
+        assert set(holders.values()) == {poller.owner} and len(holders) == len(machines)
+        first, last = min(machines), max(machines)
+        assert recorder.polls.get(first), "the first slice is polled while the rest is set up"
+        assert last not in set_up and not recorder.polls.get(last), "polled only once set up"
+    finally:
+        poller.stop()
+        thread.join(10)
+    assert lease_store.holders([f"machine:{m}" for m in machines]) == {}
