@@ -1,0 +1,118 @@
+"""The fleet benchmark's table (printed) and ``docs/benchmarks.md`` (written unless ``--no-write``)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+
+from procfs import fmt, machine_description, percentile
+from stack import ROOT
+
+
+def verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("met" if ok else "missed")
+
+
+def render(r: dict, args: argparse.Namespace) -> str:
+    dispatch = r.get("dispatch")
+    d_p50 = percentile(dispatch["latencies"], 50) if dispatch else None
+    d_p99 = percentile(dispatch["latencies"], 99) if dispatch else None
+    rows = [
+        (
+            "Polls per second",
+            f"{r['poll_rate']:,.1f} of {r['target_rate']:,.0f} ({100 * r['poll_rate'] / r['target_rate']:.1f} %);"
+            f" simulator saw {r['sim_rate']:,.0f} requests/s",
+            f"{r['target_rate']:,.0f}",
+            verdict(r["poll_rate"] >= 0.99 * r["target_rate"]),
+        ),
+        (
+            "Polls on time",
+            f"{fmt(r['on_time'], ' %', 2)} of {r['polls']:,} ({r['failures']:,} failed)",
+            "≥ 99 %",
+            verdict(None if r["on_time"] is None else r["on_time"] >= 99),
+        ),
+        (
+            "API staleness p50 / p99",
+            f"{fmt(r['staleness_p50'], ' s', 2)} / {fmt(r['staleness_p99'], ' s', 2)}"
+            + (f" ({r['never_seen']} never seen)" if r["never_seen"] else ""),
+            "p99 ≤ 3 s",
+            verdict(None if r["staleness_p99"] is None else r["staleness_p99"] <= 3),
+        ),
+        (
+            "CPU per poll (all Lab MES)",
+            f"{fmt(r['cpu_per_poll'], ' ms', 2)} (pollers alone {fmt(r['poller_cpu_per_poll'], ' ms', 2)});"
+            f" {r['cpu_share']:.2f} cores",
+            "≤ 1 ms",
+            verdict(None if r["cpu_per_poll"] is None else r["cpu_per_poll"] <= 1),
+        ),
+        (
+            "Dispatch latency p50 / p99",
+            (
+                f"{fmt(d_p50, ' s', 2)} / {fmt(d_p99, ' s', 2)} "
+                f"({dispatch['printing']} of {dispatch['jobs']} printing)"
+            )
+            if dispatch
+            else "skipped",
+            "p99 ≤ 1 s",
+            verdict(
+                None
+                if not dispatch
+                else dispatch["printing"] == dispatch["jobs"] and d_p99 is not None and d_p99 <= 1
+            ),
+        ),
+        (
+            f"Machine list ({r['count']}) p50 / p99",
+            f"{fmt(r['list_p50'], ' ms')} / {fmt(r['list_p99'], ' ms')} ({r['list_samples']} requests"
+            + (f", {r['list_errors']} failed" if r["list_errors"] else "")
+            + ")",
+            "p99 ≤ 100 ms",
+            verdict(None if r["list_p99"] is None else r["list_p99"] <= 100),
+        ),
+    ]
+    lines = [
+        f"Lab MES fleet benchmark: {r['count']} printers, {r['duration']:.0f} s measured, "
+        f"{r['pollers']} poller(s) x {r['threads']} threads, lease TTL {r['lease_ttl']:g} s, "
+        "Celery + Redis + PostgreSQL",
+        "",
+        "| Measure | Reached | Target | |",
+        "|---|---|---|---|",
+        *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows),
+        "",
+        "CPU over the window, per process tree (ms; children included):",
+        "",
+        "| Process | CPU ms | ms per poll |",
+        "|---|---|---|",
+        *(
+            f"| {name} | {ms:,.0f} | {ms / r['polls']:.3f} |"
+            if r["polls"]
+            else f"| {name} | {ms:,.0f} | n/a |"
+            for name, ms in sorted(r["cpu_ms"].items())
+        ),
+        "",
+        "Peak memory (VmHWM):",
+        "",
+        "| Process | PID | Peak MB |",
+        "|---|---|---|",
+        *(f"| {label} | {pid} | {mb:,.1f} |" for label, pid, mb in r["memory"]),
+        "",
+        f"Load average at the end: {r['load'][0]:.2f} / {r['load'][1]:.2f} / {r['load'][2]:.2f} "
+        "(1 / 5 / 15 min; other work shared the cores).",
+    ]
+    return "\n".join(lines)
+
+
+def document(table: str, r: dict) -> str:
+    host = machine_description()
+    notes_path = ROOT / "bench" / "benchmarks_notes.md"
+    notes = notes_path.read_text() if notes_path.is_file() else ""
+    return (
+        "# Benchmarks\n\n"
+        "Written by `make bench` (`bench/run.py`); the figures are never asserted in tests.\n\n"
+        "## Latest fleet run\n\n"
+        f"- Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC\n"
+        f"- Machine: {host['cpu']}, {host['cores']} cores, {host['ram']} RAM, {host['os']}\n"
+        f"- Python {host['python']}; the simulator ran on the same cores\n"
+        f"- Command: `{' '.join(['bench/run.py', *sys.argv[1:]])}`\n\n"
+        f"{table}\n" + (f"\n{notes}" if notes else "")
+    )
