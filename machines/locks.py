@@ -9,18 +9,17 @@ releases it, and an expiry, so a killed holder blocks the machine for at most ``
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.core.cache import cache
 
+from mes.cachelock import cache_lock_acquire, cache_lock_release
+
 IO_LOCK_KEY = "machines:io-lock:{}"
 IO_LOCK_TTL = 60.0  # seconds; long operations (uploads) pass a longer ttl or call extend()
 IO_LOCK_WAIT = 10.0
-_POLL_EVERY = 0.01
 
 
 class MachineBusy(RuntimeError):
@@ -47,21 +46,18 @@ class MachineIOLock:
         return bool(cache.touch(self.key, ttl or self.ttl))
 
     def release(self) -> None:
-        if self.held():
-            cache.delete(self.key)
+        cache_lock_release(self.key, self.token)
 
 
 def machine_io_lock_acquire(
     machine_id: object, *, wait: float = IO_LOCK_WAIT, ttl: float = IO_LOCK_TTL
 ) -> MachineIOLock:
     """Take the lock, waiting up to ``wait`` seconds (0: try once); raise ``MachineBusy`` otherwise."""
-    lock = MachineIOLock(machine_id=str(machine_id), token=uuid.uuid4().hex, ttl=ttl)
-    deadline = time.monotonic() + wait
-    while not cache.add(lock.key, lock.token, timeout=ttl):
-        if time.monotonic() >= deadline:
-            raise MachineBusy(f"machine {machine_id} is busy talking to another process")
-        time.sleep(_POLL_EVERY)
-    return lock
+    key = IO_LOCK_KEY.format(machine_id)
+    token = cache_lock_acquire(key, ttl=ttl, wait=wait)
+    if token is None:
+        raise MachineBusy(f"machine {machine_id} is busy talking to another process")
+    return MachineIOLock(machine_id=str(machine_id), token=token, ttl=ttl)
 
 
 @contextmanager

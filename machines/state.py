@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import logging
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from django.core.cache import cache
 from django.db import IntegrityError
 
 from machines.models import MachineState
+from mes.cachelock import cache_lock_acquire, cache_lock_release
 
 logger = logging.getLogger(__name__)
 
@@ -142,19 +142,15 @@ def read_state(machine_id: Any) -> LiveState:
 
 @contextmanager
 def machine_lock(machine_id: str):
-    """A short cross-process lock (``cache.add`` is atomic on the database cache and on Redis)."""
+    """A short cross-process lock around a read-modify-write of one machine's state."""
     key = LOCK_KEY.format(machine_id)
-    token = uuid.uuid4().hex
-    deadline = time.monotonic() + LOCK_WAIT
-    while not cache.add(key, token, timeout=LOCK_TIMEOUT):
-        if time.monotonic() > deadline:
-            raise StateLockTimeout(f"state of machine {machine_id} is locked by another process")
-        time.sleep(0.002)
+    token = cache_lock_acquire(key, ttl=LOCK_TIMEOUT, wait=LOCK_WAIT)
+    if token is None:
+        raise StateLockTimeout(f"state of machine {machine_id} is locked by another process")
     try:
         yield
     finally:
-        if cache.get(key) == token:
-            cache.delete(key)
+        cache_lock_release(key, token)
 
 
 def update_state(

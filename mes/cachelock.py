@@ -1,0 +1,44 @@
+"""Short cross-process locks on the shared cache: ``cache.add`` with a random token and an expiry.
+
+``cache.add`` is atomic on both the database cache and Redis. Releasing must delete the key only
+while it still holds our token (an expired lock may belong to someone else by now): on Redis that
+is one compare-and-delete script, elsewhere a read and a delete.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from django.core.cache import cache
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+_POLL_EVERY = 0.002
+
+
+def cache_lock_acquire(key: str, *, ttl: float, wait: float) -> str | None:
+    """Take the lock, waiting up to ``wait`` seconds (0: try once); the token, or None when taken."""
+    token = uuid.uuid4().hex
+    deadline = time.monotonic() + wait
+    while not cache.add(key, token, timeout=ttl):
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(_POLL_EVERY)
+    return token
+
+
+def cache_lock_release(key: str, token: str) -> bool:
+    """Delete the lock if it still holds ``token``; True when it did."""
+    client = getattr(cache, "client", None)
+    if hasattr(client, "get_client") and hasattr(client, "encode"):  # django-redis
+        redis = client.get_client(write=True)
+        return bool(redis.eval(_RELEASE, 1, client.make_key(key), client.encode(token)))
+    if cache.get(key) == token:
+        cache.delete(key)
+        return True
+    return False
