@@ -7,6 +7,7 @@ import logging
 from federation.client import FederationError
 from federation.models import ForwardedJob
 from federation.services.jobs import REPORTABLE, forwarded_job_cancel, incoming_job_report
+from federation.services.local_jobs import FINISHED_REMOTE_STATES
 from jobs.exceptions import JobError
 
 logger = logging.getLogger(__name__)
@@ -33,8 +34,7 @@ def job_state_changed(sender, *, job_id, to_state: str, **kwargs) -> None:
     )
 
 
-# Remote states after which there is nothing left to cancel at the partner lab.
-FINISHED_REMOTE = {"rejected", "completed", "failed", "cancelled"}
+FINISHED_REMOTE = FINISHED_REMOTE_STATES
 
 
 def job_remote_runs(sender, *, job_ids, **kwargs) -> dict:

@@ -12,7 +12,7 @@ from django.db.models.functions import RowNumber
 
 from jobs.models import Job, JobEvent, QueueState
 from jobs.preflight import JobConstraints, MachineCapabilities
-from jobs.states import ACTIVE_STATES, QUEUE_STATES, TERMINAL_STATES
+from jobs.states import QUEUE_STATES, RUNNING_STATES, TERMINAL_STATES
 from machines.models import MachineConfig, MachineSetting
 
 QUEUE_ORDER = (F("priority").desc(), F("position").asc(nulls_last=True), F("created_at").asc())
@@ -57,7 +57,7 @@ def queue_list(*, user) -> QuerySet[Job]:
 
 
 def running_list(*, user) -> QuerySet[Job]:
-    return job_list_visible(user=user).filter(state__in=ACTIVE_STATES).order_by("started_at", "created_at")
+    return job_list_visible(user=user).filter(state__in=RUNNING_STATES).order_by("started_at", "created_at")
 
 
 def history_list(*, user, filters: dict | None = None) -> QuerySet[Job]:

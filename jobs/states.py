@@ -18,6 +18,7 @@ class JobState(models.TextChoices):
     PRINTING = "printing", "Printing"
     PAUSED = "paused", "Paused"
     UNKNOWN = "unknown", "Unknown (machine lost)"
+    FORWARDED = "forwarded", "Forwarded to a partner lab"
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
@@ -38,7 +39,9 @@ S = JobState
 TRANSITIONS: dict[str, frozenset[str]] = {
     S.SUBMITTED: frozenset({S.AWAITING_APPROVAL, S.QUEUED, S.CANCELLED}),
     S.AWAITING_APPROVAL: frozenset({S.QUEUED, S.CANCELLED}),
-    S.QUEUED: frozenset({S.DISPATCHING, S.CANCELLED}),
+    S.QUEUED: frozenset({S.DISPATCHING, S.FORWARDED, S.CANCELLED}),
+    # Printed elsewhere: it ends as the partner reports, or comes back to our queue when refused there.
+    S.FORWARDED: frozenset({S.QUEUED, S.COMPLETED, S.FAILED, S.CANCELLED}),
     # Back to queued when the chosen printer turned out busy before anything was sent.
     S.DISPATCHING: frozenset({S.UPLOADED, S.PRINTING, S.QUEUED, S.FAILED, S.CANCELLED}),
     S.UPLOADED: frozenset({S.PRINTING, S.QUEUED, S.FAILED, S.CANCELLED}),
@@ -54,6 +57,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 QUEUE_STATES = frozenset({S.AWAITING_APPROVAL, S.QUEUED})
 # Jobs a machine is working on (or was, when it vanished): the scheduler never gives that machine another.
 ACTIVE_STATES = frozenset({S.DISPATCHING, S.UPLOADED, S.PRINTING, S.PAUSED, S.UNKNOWN})
+# Jobs under way, here on a machine or at a partner lab: what the "running" lists show.
+RUNNING_STATES = ACTIVE_STATES | {S.FORWARDED}
 # Jobs that are over; they form the history.
 TERMINAL_STATES = frozenset({S.COMPLETED, S.FAILED, S.CANCELLED})
 

@@ -38,7 +38,7 @@ CONTROLS = {
     "resume": services.job_request_resume,
     "cancel": services.job_request_cancel,
 }
-CANCELLABLE = QUEUE_STATES | ACTIVE_STATES | {JobState.SUBMITTED}
+CANCELLABLE = QUEUE_STATES | ACTIVE_STATES | {JobState.SUBMITTED, JobState.FORWARDED}
 # Badge colours (the classes of mes/static/mes/site.css, as for machine statuses).
 STATE_COLOURS = {
     JobState.SUBMITTED: "secondary",

@@ -43,6 +43,7 @@ from federation.services.jobs import (
     incoming_job_reject,
     job_forward_local,
 )
+from jobs.exceptions import JobError
 from mes.api.permissions import TokenHasScope
 
 STAFF = [permissions.IsAuthenticated, permissions.IsAdminUser, TokenHasScope]
@@ -153,10 +154,15 @@ class ForwardedJobViewSet(viewsets.ReadOnlyModelViewSet):
         partner = get_object_or_404(Partner, pk=data["partner"])
         try:
             forwarded = job_forward_local(
-                job=job, partner=partner, estimated_print_seconds=data.get("estimated_print_seconds")
+                job=job,
+                partner=partner,
+                estimated_print_seconds=data.get("estimated_print_seconds"),
+                by=request.user,
             )
         except FederationError as exc:
             return _bad_gateway(exc)
+        except JobError as exc:  # e.g. our scheduler gave it to a printer a moment ago
+            return Response(exc.as_dict(), status=exc.status_code)
         return Response(ForwardedJobSerializer(forwarded).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={200: ForwardedJobSerializer, 502: None})

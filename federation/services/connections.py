@@ -292,7 +292,24 @@ def _stop_locally(*, partner: Partner, stopped_by: str, reason: str) -> list[Inc
         incoming.state_reason = "Federation stopped."
         incoming.decided_at = incoming.decided_at or timezone.now()
         incoming.save(update_fields=["state", "state_reason", "decided_at"])
+    _settle_forwarded_jobs(partner=partner)
     return cancelled
+
+
+def _settle_forwarded_jobs(*, partner: Partner) -> None:
+    """Our jobs at the partner with no outcome yet fail here, saying so (it may still print them)."""
+    from federation.services.local_jobs import FINISHED_REMOTE_STATES, local_job_settle
+    from jobs.states import JobState
+
+    for forwarded in partner.forwarded_jobs.exclude(remote_state__in=FINISHED_REMOTE_STATES):
+        local_job_settle(
+            job_id=forwarded.origin_job_id,
+            to_state=JobState.FAILED,
+            reason=(
+                f"federation with {partner.name} stopped before it reported an outcome "
+                f"(last state there: {forwarded.remote_state})"
+            ),
+        )
 
 
 def partner_stop(*, partner: Partner, reason: str = "", notify: bool = True) -> tuple[Partner, str]:

@@ -255,6 +255,14 @@ def _apply(*, partner: Partner, event: dict) -> None:
         },
     ]
     forwarded.save(update_fields=["remote_state", "progress", "last_sequence", "history", "updated_at"])
+    from federation.services.local_jobs import local_job_partner_report
+
+    local_job_partner_report(
+        job_id=forwarded.origin_job_id,
+        kind=kind,
+        partner_name=partner.name,
+        detail=str(payload.get("detail", ""))[:300],
+    )
     transaction.on_commit(lambda: forwarded_job_updated.send(sender=ForwardedJob, forwarded_job=forwarded))
 
 

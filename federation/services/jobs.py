@@ -431,9 +431,25 @@ def forwarded_job_cancel(*, forwarded: ForwardedJob) -> ForwardedJob:
     return forwarded
 
 
-def job_forward_local(*, job, partner: Partner, estimated_print_seconds: int | None = None) -> ForwardedJob:
+def job_forward_local(
+    *, job, partner: Partner, estimated_print_seconds: int | None = None, by=None
+) -> ForwardedJob:
     """Forward one of our ``jobs.Job`` rows to a partner. The requester reference is opaque (a hash),
-    so the partner never learns who the student is."""
+    so the partner never learns who the student is.
+
+    The job leaves our queue first (``forwarded``), so our scheduler cannot print it as well; when the
+    partner does not take it, it is back at the front of our queue. Forwarding again to the same
+    partner repeats the idempotent request.
+    """
+    from federation.services.local_jobs import local_job_forwarded, local_job_settle
+    from jobs.states import JobState
+
+    again = (
+        job.state == JobState.FORWARDED
+        and ForwardedJob.objects.filter(origin_job_id=job.pk, partner=partner).exists()
+    )
+    if job.state != JobState.QUEUED and not again:
+        raise ValidationError(f"Only queued jobs can be forwarded; this one is {job.state}.")
     if not job.file:
         raise ValidationError("The job has no file to forward.")
     with job.file.open("rb") as handle:
@@ -442,16 +458,24 @@ def job_forward_local(*, job, partner: Partner, estimated_print_seconds: int | N
     if job.nozzle_diameter is not None:
         constraints["nozzle_diameter"] = str(job.nozzle_diameter)
     requester_ref = hashlib.sha256(f"{job.owner_id}:{partner.instance_id}".encode()).hexdigest()[:16]
-    return job_forward(
-        partner=partner,
-        origin_job_id=job.pk,
-        name=job.name,
-        gcode=gcode,
-        owner_id=job.owner_id,
-        constraints=constraints,
-        requester_ref=requester_ref,
-        estimated_print_seconds=estimated_print_seconds,
-    )
+    if not again:
+        local_job_forwarded(job_id=job.pk, partner_name=partner.name, actor=by)
+    try:
+        return job_forward(
+            partner=partner,
+            origin_job_id=job.pk,
+            name=job.name,
+            gcode=gcode,
+            owner_id=job.owner_id,
+            constraints=constraints,
+            requester_ref=requester_ref,
+            estimated_print_seconds=estimated_print_seconds,
+        )
+    except (FederationError, ValidationError) as exc:
+        if not again:
+            reason = f"partner lab {partner.name} did not take it: {exc}"
+            local_job_settle(job_id=job.pk, to_state=JobState.QUEUED, reason=reason[:500])
+        raise
 
 
 def incoming_jobs_report_progress(*, min_step: float = 5.0) -> int:

@@ -170,9 +170,14 @@ class JobViewSet(JobErrorMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
         job = self.get_object()
         reason = ReasonSerializer(data=request.data)
         reason.is_valid(raise_exception=True)
-        job = services.job_request_control(
-            job=job, action=action_name, user=request.user, reason=reason.validated_data["reason"]
-        )
+        if action_name == "cancel":  # also reaches a partner lab that prints a forwarded job
+            job = services.job_request_cancel(
+                job=job, user=request.user, reason=reason.validated_data["reason"]
+            )
+        else:
+            job = services.job_request_control(
+                job=job, action=action_name, user=request.user, reason=reason.validated_data["reason"]
+            )
         code = status.HTTP_200_OK if job.state == "cancelled" else status.HTTP_202_ACCEPTED
         return Response(JobSerializer(job).data, status=code)
 

@@ -122,8 +122,9 @@ def job_transition(
         setattr(locked, field, value)
     if to_state in QUEUE_STATES:
         if locked.position is None:
-            # Back from a failed dispatch: front of its band (it was next). New arrivals: the back.
-            front = from_state in ACTIVE_STATES
+            # Back from a failed dispatch or a partner lab: front of its band (it was next).
+            # New arrivals: the back.
+            front = from_state in ACTIVE_STATES or from_state == JobState.FORWARDED
             locked.position = position_for_requeue(priority=locked.priority, front=front)
         if from_state in ACTIVE_STATES:
             locked.machine = None
@@ -199,7 +200,8 @@ def job_request_control(
     if user is not None:
         _require_change_permission(user, locked)
     state = locked.state
-    if action == "cancel" and state in QUEUE_STATES | {JobState.SUBMITTED}:
+    # A forwarded job was cancelled at the partner lab first (job_request_cancel); here it ends.
+    if action == "cancel" and state in QUEUE_STATES | {JobState.SUBMITTED, JobState.FORWARDED}:
         raise_if_locked(queue_state)
         return job_transition(
             job=locked,

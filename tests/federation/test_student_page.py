@@ -13,6 +13,7 @@ import pytest
 from django.test import Client
 
 from federation.models import ForwardedJob, Partner
+from federation.services.local_jobs import local_job_forwarded
 from jobs.models import Job
 from jobs.services import JobSpec, job_submit
 from jobs.states import JobState
@@ -47,6 +48,9 @@ class PartnerServer:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def do_PUT(self):  # a forwarded job: accepted for review, or refused with our status
+                self.do_POST()
 
             def log_message(self, *args):
                 return
@@ -97,8 +101,9 @@ def forwarded(student, lab_b) -> Job:
     """The student's job, forwarded to lab B (as job_forward_local records it)."""
     machine("Prusa-1", LOADED_MATERIALS="PLA")
     job = job_submit(user=student, spec=JobSpec(file=upload(), name="bracket"))
+    local_job_forwarded(job_id=job.pk, partner_name=lab_b.name)
     ForwardedJob.objects.create(partner=lab_b, origin_job_id=job.pk, remote_state="pending_acceptance")
-    return job
+    return Job.objects.get(pk=job.pk)
 
 
 def browser(user) -> Client:
@@ -143,6 +148,10 @@ def test_the_student_sees_the_partner_labs_state_and_progress(client, remote_lab
     deliver(client, remote_lab, event("completed", 3, forwarded, progress=100.0))
     html = row(page, forwarded)
     assert "Completed at partner lab Lab B" in html and "<progress" not in html
+    forwarded.refresh_from_db()
+    assert forwarded.state == JobState.COMPLETED  # our job ends as the partner reported
+    last = forwarded.events.last()
+    assert last.actor_kind == "partner" and last.reason == "partner lab Lab B completed"
 
 
 def test_other_students_do_not_see_the_forwarded_job(django_user_model, forwarded):
@@ -171,7 +180,7 @@ def test_a_refused_cancel_leaves_the_job_and_says_why(student, forwarded, partne
     assert response.status_code == 502
     assert "nothing to cancel" in response.content.decode()
     forwarded.refresh_from_db()
-    assert forwarded.state == JobState.QUEUED
+    assert forwarded.state == JobState.FORWARDED
 
 
 def test_a_job_the_partner_finished_is_cancelled_here_only(student, forwarded, partner_lab):
@@ -186,3 +195,82 @@ def test_another_student_cannot_cancel_it_at_the_partner(django_user_model, forw
     other = django_user_model.objects.create_user("other")
     assert csrf_post(browser(other), f"/jobs/{forwarded.pk}/cancel/").status_code == 404
     assert partner_lab.requests == []
+
+
+# --- forwarding: the job leaves our queue, and comes back when the partner does not take it ---------
+
+
+@pytest.fixture
+def queued(student) -> Job:
+    machine("Prusa-1", LOADED_MATERIALS="PLA")
+    return job_submit(user=student, spec=JobSpec(file=upload(), name="hinge"))
+
+
+def test_a_forwarded_job_leaves_our_queue_so_our_printers_never_print_it_too(queued, lab_b, partner_lab):
+    from federation.services.jobs import job_forward_local
+    from jobs.selectors import queue_jobs
+
+    assert queued.state == JobState.QUEUED and queued in queue_jobs()
+    forwarded = job_forward_local(job=queued, partner=lab_b)
+    [sent] = partner_lab.requests
+    assert sent["path"] == f"/api/federation/v1/jobs/{queued.pk}/"
+    queued.refresh_from_db()
+    assert queued.state == JobState.FORWARDED and queued.position is None
+    assert queued not in queue_jobs()
+    assert forwarded.remote_state == "accepted"
+    # Forwarding again repeats the idempotent request and changes nothing here.
+    assert job_forward_local(job=queued, partner=lab_b).pk == forwarded.pk
+    queued.refresh_from_db()
+    assert queued.state == JobState.FORWARDED
+
+
+def test_a_job_the_partner_does_not_take_is_back_at_the_front_of_our_queue(
+    student, queued, lab_b, partner_lab
+):
+    from federation.client import FederationError
+    from federation.services.jobs import job_forward_local
+    from jobs.selectors import queue_jobs
+
+    later = job_submit(user=student, spec=JobSpec(file=upload(), name="later"))
+    partner_lab.status = 409
+    with pytest.raises(FederationError, match="refused the job"):
+        job_forward_local(job=queued, partner=lab_b)
+    queued.refresh_from_db()
+    assert queued.state == JobState.QUEUED
+    assert list(queue_jobs())[:2] == [queued, later]
+    assert "did not take it" in queued.events.last().reason
+    assert not ForwardedJob.objects.filter(origin_job_id=queued.pk).exists()
+
+
+def test_only_queued_jobs_are_forwarded(queued, lab_b, partner_lab):
+    from django.core.exceptions import ValidationError
+
+    from federation.services.jobs import job_forward_local
+    from jobs.services import job_request_cancel
+
+    job_request_cancel(job=queued.pk)
+    queued.refresh_from_db()
+    with pytest.raises(ValidationError, match="Only queued jobs can be forwarded; this one is cancelled"):
+        job_forward_local(job=queued, partner=lab_b)
+    assert partner_lab.requests == []
+
+
+def test_a_rejection_brings_the_job_back_and_a_stop_fails_what_is_still_out(
+    client, remote_lab, student, forwarded, lab_b
+):
+    from federation.services.connections import partner_stop
+
+    deliver(client, remote_lab, event("rejected", 1, forwarded, detail="no PLA loaded"))
+    forwarded.refresh_from_db()
+    assert forwarded.state == JobState.QUEUED
+    assert forwarded.events.last().reason == "partner lab Lab B refused it: no PLA loaded"
+
+    other = job_submit(user=student, spec=JobSpec(file=upload(), name="other"))
+    local_job_forwarded(job_id=other.pk, partner_name=lab_b.name)
+    ForwardedJob.objects.create(partner=lab_b, origin_job_id=other.pk, remote_state="printing")
+    partner_stop(partner=lab_b, reason="end of term", notify=False)
+    other.refresh_from_db()
+    assert other.state == JobState.FAILED
+    assert other.events.last().reason == (
+        "federation with Lab B stopped before it reported an outcome (last state there: printing)"
+    )

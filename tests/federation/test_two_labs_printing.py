@@ -223,6 +223,12 @@ def test_a_forwarded_job_prints_at_lab_b_and_lab_a_sees_every_state(printing_lab
     [incoming] = [j for j in api_b.get("incoming-jobs/").json()["results"] if j["name"] == "hinge"]
     assert incoming["state"] == "accepted" and incoming["local_job_id"]
 
+    def local_state(job: str) -> str:
+        return api_a.session.get(f"{lab_a.url}/api/jobs/{job}/", timeout=30).json()["state"]
+
+    # Out of A's queue (A's own printer never prints them too); the one over quota stays queued at A.
+    assert [local_state(job) for job in (job_1, job_2, job_3)] == ["forwarded", "forwarded", "queued"]
+
     def state_at_a(job: str) -> dict:
         return api_a.get(f"forwarded-jobs/{forwarded[job]}/").json()
 
@@ -272,5 +278,7 @@ def test_a_forwarded_job_prints_at_lab_b_and_lab_a_sees_every_state(printing_lab
     progress = [e["progress"] for e in done["history"] if e["type"] == "printing"]
     assert any(p is not None and 0 < p < 100 for p in progress), done["history"]
     assert [e["sequence"] for e in done["history"]] == sorted(e["sequence"] for e in done["history"])
+    # A's own job ended as B reported it.
+    assert [local_state(job) for job in (job_1, job_2)] == ["completed", "cancelled"]
     [sim_1] = [p for p in lab_b.sim_printers() if p["job"] and p["job"]["file"] != stopped["job"]["file"]]
     assert sim_1["phase"] == "finished" and sim_1["job"]["progress"] == 100
