@@ -10,43 +10,8 @@ from django.db import transaction
 
 from machines.models import MachineConfig, MachineSetting
 from machines.registry import MachineRegistry, get_registry
-from machines.setting_defs import SettingDefinition
-
-
-class SettingsInvalid(ValidationError):
-    """Per-setting messages: ``setting_errors`` maps setting key -> list of messages."""
-
-    def __init__(self, errors: dict[str, list[str]]) -> None:
-        super().__init__(errors)
-        self.setting_errors = errors
-
-
-def validate_settings(
-    definitions: dict[str, SettingDefinition], values: dict[str, Any]
-) -> dict[str, tuple[SettingDefinition, str | None]]:
-    """Check ``values`` against the definitions; return key -> (definition, text to store or None to unset)."""
-    if not isinstance(values, dict):
-        raise SettingsInvalid({"settings": ["Expected an object of setting key -> value."]})
-    errors: dict[str, list[str]] = {}
-    result: dict[str, tuple[SettingDefinition, str | None]] = {}
-    for key, value in values.items():
-        definition = definitions.get(key)
-        if definition is None:
-            errors[key] = [f"Unknown setting; valid settings are {sorted(definitions)}."]
-            continue
-        if definition.is_empty(value):
-            if definition.required and definition.default is None:
-                errors[key] = ["This setting is required and cannot be cleared."]
-            else:
-                result[key] = (definition, None)
-            continue
-        try:
-            result[key] = (definition, definition.serialize(definition.parse(value)))
-        except ValidationError as exc:
-            errors[key] = exc.messages
-    if errors:
-        raise SettingsInvalid(errors)
-    return result
+from plugins.setting_defs import SettingDefinition, validate_settings
+from plugins.setting_defs import SettingsInvalid as SettingsInvalid  # re-export: machines.api catches it
 
 
 def _write_settings(

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from plugins.setting_defs import SettingDefinition, build_definitions
+
 if TYPE_CHECKING:
     from machines.machine_types.base import BaseDriver, BaseMachineType
 
@@ -27,11 +29,38 @@ class MesPlugin:
     AUTHOR: ClassVar[str] = ""
     DESCRIPTION: ClassVar[str] = ""
     MES_VERSION: ClassVar[str] = ""
-    # Plugin-wide settings, same definition format as MACHINE_SETTINGS (see machines.settings).
+    # Plugin-wide settings, same definition format as MACHINE_SETTINGS (see plugins.setting_defs).
     SETTINGS: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __repr__(self) -> str:
         return f"<plugin {self.SLUG} {self.VERSION}>"
+
+    @classmethod
+    def setting_definitions(cls) -> dict[str, SettingDefinition]:
+        """``SETTINGS`` as typed definitions (config type ``P``), built once per class.
+
+        Raises ValueError for a bad definition; discovery reports that as the plugin's error.
+        """
+        cached = cls.__dict__.get("_setting_definitions_cache")
+        if cached is None or cached[0] is not cls.SETTINGS:  # rebuilt if SETTINGS is replaced
+            cached = (cls.SETTINGS, build_definitions(cls.SETTINGS, config_type="P"))
+            cls._setting_definitions_cache = cached
+        return cached[1]
+
+    def get_setting(self, key: str) -> Any:
+        """The typed value of a plugin-wide setting, or its declared default when unset.
+
+        Cheap enough to call on every poll: values are cached per process and reloaded only when the
+        registry generation moves (no database query per call). Secret values are returned in clear:
+        never log them.
+        """
+        from plugins.registry import get_plugin_registry  # not at the top: the registry imports this module
+
+        definitions = self.setting_definitions()
+        if key not in definitions:
+            raise KeyError(f"{self!r} has no setting {key!r}; known: {sorted(definitions)}")
+        value = get_plugin_registry().plugin_settings(self.SLUG, definitions)[key]
+        return list(value) if isinstance(value, list) else value  # callers must not edit the cache
 
     @classmethod
     def mixins(cls) -> list[str]:

@@ -103,6 +103,10 @@ def check_plugin_class(plugin_class: object, *, mes_version: str) -> str | None:
         return f"MES_VERSION {plugin_class.MES_VERSION!r} is not a valid version specifier (e.g. '>=0.1,<1')"
     if not spec.contains(Version(mes_version), prereleases=True):
         return f"supports Lab MES {plugin_class.MES_VERSION}, but this is Lab MES {mes_version}"
+    try:
+        plugin_class.setting_definitions()
+    except ValueError as exc:
+        return f"bad setting definition: {exc}"
     return None
 
 

@@ -1,4 +1,4 @@
-"""Which plugins staff have switched on, and the registry generation every process watches."""
+"""Which plugins staff have switched on, their plugin-wide settings, and the registry generation."""
 
 from __future__ import annotations
 
@@ -21,6 +21,28 @@ class PluginConfig(models.Model):
 
     def __str__(self) -> str:
         return self.slug
+
+
+class PluginSetting(models.Model):
+    """A stored value of a plugin-wide setting (``SETTINGS`` on the plugin class), as text.
+
+    Unset settings have no row and read as their declared default. Secret values are stored like any
+    other value: they are masked on the way out (API, admin), so ``__str__`` never shows the value.
+    """
+
+    plugin = models.ForeignKey(PluginConfig, on_delete=models.CASCADE, related_name="settings")
+    key = models.CharField(max_length=100)
+    value = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["plugin", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["plugin", "key"], name="unique_plugin_setting"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key  # never the value: this shows in admin history and logs
 
 
 class RegistryGeneration(models.Model):

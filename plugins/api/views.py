@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mes.api.permissions import IsStaffOrReadOnly, TokenHasScope
-from plugins import services
+from plugins import selectors, services
+from plugins.api.serializers import PluginSettingSerializer
 from plugins.models import PluginConfig
 from plugins.registry import PluginRegistry, get_plugin_registry
+from plugins.setting_defs import SettingsInvalid
 
 PERMISSIONS = [IsAuthenticated, TokenHasScope, IsStaffOrReadOnly]
 
@@ -36,7 +41,9 @@ def _fresh_registry() -> PluginRegistry:
     from machines.registry import get_registry  # the machine registry reports driver errors per plugin
 
     get_registry()
-    return get_plugin_registry()
+    registry = get_plugin_registry()
+    registry.ensure_settings_current()  # reports invalid stored or missing required plugin settings
+    return registry
 
 
 class PluginListView(APIView):
@@ -61,3 +68,44 @@ class PluginActivationView(APIView):
         config = services.plugin_set_active(slug=slug, active=self.active)
         registry = _fresh_registry()
         return Response(plugin_dict(registry, slug, config), status=status.HTTP_200_OK)
+
+
+class PluginSettingsView(APIView):
+    """Plugin-wide settings (``SETTINGS`` on the plugin class) with their current values.
+
+    Anyone signed in may read them; only staff may change them. Secret settings are write-only: their
+    ``value`` is always null and ``is_set`` tells whether one is stored.
+    """
+
+    scope_area = "plugins"
+    permission_classes = PERMISSIONS
+
+    @extend_schema(responses={200: PluginSettingSerializer(many=True), 404: OpenApiTypes.OBJECT})
+    def get(self, request, slug: str):
+        return Response(self._rows(slug))
+
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={
+            200: PluginSettingSerializer(many=True),
+            400: OpenApiTypes.OBJECT,  # {KEY: [messages]}
+            404: OpenApiTypes.OBJECT,
+        },
+        description="Body: {KEY: value}; null or empty text unsets (the default applies). All or nothing: "
+        "any unknown key or bad value answers 400 with messages per key and saves nothing.",
+    )
+    def patch(self, request, slug: str):
+        try:
+            services.plugin_settings_update(slug=slug, values=request.data)
+        except selectors.PluginNotFound as exc:
+            raise NotFound(exc.messages[0]) from exc
+        except SettingsInvalid as exc:
+            raise ValidationError(exc.setting_errors) from exc
+        return Response(self._rows(slug))
+
+    def _rows(self, slug: str) -> list[dict]:
+        try:
+            rows = selectors.plugin_settings_list(slug=slug)
+        except selectors.PluginNotFound as exc:
+            raise NotFound(exc.messages[0]) from exc
+        return PluginSettingSerializer(rows, many=True).data

@@ -55,6 +55,9 @@ class FolderLabelDriver(LabelPrinterBaseDriver):
 
     def print_label(self, machine, content: str) -> None:
         folder = self._folder(machine)
+        footer = self.plugin.get_setting("LABEL_FOOTER") if self.plugin else None  # plugin-wide setting
+        if footer:
+            content = f"{content}\n{footer}"
         for _ in range(machine.get_setting("COPIES")):
             (folder / f"{uuid.uuid4().hex}.txt").write_text(content, encoding="utf-8")
         self.poll_machine(machine)
@@ -70,6 +73,14 @@ class FolderLabelPlugin(MachineDriverMixin, MesPlugin):
     AUTHOR = "Lab MES developers"
     DESCRIPTION = "Example third-party plugin: a label-printer driver writing text files."
     MES_VERSION = ">=0.1,<1"
+    # Plugin-wide: one value for every machine using the driver (read with self.plugin.get_setting).
+    SETTINGS = {
+        "LABEL_FOOTER": {
+            "name": "Label footer",
+            "description": "Added as the last line of every label, e.g. the lab's name. Unset: no footer.",
+            "type": "str",
+        },
+    }
 
     def get_machine_drivers(self):
         return [FolderLabelDriver]
