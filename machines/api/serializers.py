@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
 from typing import Any
 
+from django.conf import settings
+from django.utils import timezone
+from django.utils.functional import cached_property
 from rest_framework import serializers
 
 from machines.models import MachineConfig
@@ -31,6 +35,14 @@ def live_state_dict(config: MachineConfig, state: LiveState, registry: MachineRe
     }
 
 
+def iso_datetime(value: datetime | None, tz: tzinfo | None) -> str | None:
+    """What DRF's ``DateTimeField`` outputs (ISO 8601 in ``tz``, UTC as ``Z``) at a third of its cost."""
+    if not value:
+        return None
+    text = (value.astimezone(tz) if tz is not None else value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
 class MachineSerializer(serializers.ModelSerializer):
     """Read shape. ``live`` comes from the ``states`` and ``registry`` in the serializer context."""
 
@@ -40,9 +52,41 @@ class MachineSerializer(serializers.ModelSerializer):
         model = MachineConfig
         fields = ["id", "name", "machine_type", "driver", "active", "created_at", "updated_at", "live"]
 
+    @cached_property
+    def _tz(self) -> tzinfo | None:
+        # Looked up once per serializer, and one serializer maps a whole list (machine_list_data).
+        return timezone.get_current_timezone() if settings.USE_TZ else None
+
+    def to_representation(self, config: MachineConfig) -> dict[str, Any]:
+        # Written out rather than DRF's generic field-by-field path, which cost more than everything
+        # else in a 1000-machine list. The fields above stay for the schema; the output equals theirs
+        # (tests/machines/test_machine_list.py compares the two).
+        tz = self._tz
+        return {
+            "id": str(config.pk),
+            "name": config.name,
+            "machine_type": config.machine_type,
+            "driver": config.driver,
+            "active": config.active,
+            "created_at": iso_datetime(config.created_at, tz),
+            "updated_at": iso_datetime(config.updated_at, tz),
+            "live": self.get_live(config),
+        }
+
     def get_live(self, config: MachineConfig) -> dict[str, Any]:
         states = self.context["states"]
         return live_state_dict(config, states[str(config.pk)], self.context["registry"])
+
+
+def machine_list_data(machines: list[MachineConfig], *, context: dict[str, Any]) -> list[dict[str, Any]]:
+    """The body of a machine list: ``MachineSerializer`` output for each machine.
+
+    One serializer maps them all instead of ``many=True``: a ``ListSerializer`` and its child point at
+    each other, so the page, its states and the output would live on as cyclic garbage until a full
+    collection, which then takes ~100 ms to free a few requests' worth at once.
+    """
+    serializer = MachineSerializer(context=context)
+    return [serializer.to_representation(machine) for machine in machines]
 
 
 class MachineWriteSerializer(serializers.Serializer):
