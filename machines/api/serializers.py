@@ -12,6 +12,7 @@ from machines.models import MachineConfig
 from machines.registry import MachineRegistry
 from machines.state import LiveState
 from machines.status import describe_status
+from plugins.api.serializers import RegistryErrorSerializer, SettingDefinitionSerializer
 
 
 def live_state_dict(config: MachineConfig, state: LiveState, registry: MachineRegistry) -> dict[str, Any]:
@@ -111,3 +112,50 @@ class SettingValueSerializer(serializers.Serializer):
     secret = serializers.BooleanField()
     value = serializers.JSONField(allow_null=True, help_text="Always null for secret settings.")
     is_set = serializers.BooleanField()
+
+
+class StatusCodeSerializer(serializers.Serializer):
+    code = serializers.IntegerField()
+    name = serializers.CharField()
+    label = serializers.CharField()
+    colour = serializers.CharField()
+    status_class = serializers.CharField(help_text="ok, warning, machine_fault, driver_fault or unknown.")
+
+
+class MachineTypeSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    provided_by = serializers.CharField(help_text="The plugin that provides the type.")
+    statuses = StatusCodeSerializer(many=True)
+    settings = SettingDefinitionSerializer(many=True)
+    drivers = serializers.ListField(child=serializers.CharField())
+
+
+class DriverSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    machine_type = serializers.CharField()
+    plugin = serializers.CharField()
+    settings = SettingDefinitionSerializer(many=True)
+    errors = serializers.ListField(child=serializers.CharField())
+    machines = serializers.IntegerField(help_text="Machines that use the driver.")
+
+
+class DriverListSerializer(serializers.Serializer):
+    drivers = DriverSerializer(many=True)
+    errors = RegistryErrorSerializer(many=True)
+
+
+class RegistryStatusSerializer(serializers.Serializer):
+    loaded = serializers.BooleanField()
+    load_error = serializers.CharField(allow_null=True)
+    generation = serializers.IntegerField(
+        help_text="Bumped on any change; every process reloads on a newer one."
+    )
+    machines = serializers.IntegerField()
+    running_here = serializers.IntegerField(help_text="Machines this process owns and runs.")
+    machine_types = serializers.ListField(child=serializers.CharField())
+    drivers = serializers.ListField(child=serializers.CharField())
+    errors = RegistryErrorSerializer(many=True)

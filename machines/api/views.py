@@ -11,8 +11,11 @@ from rest_framework.views import APIView
 from machines import services
 from machines.api.filters import MachineFilter
 from machines.api.serializers import (
+    DriverListSerializer,
     MachineSerializer,
+    MachineTypeSerializer,
     MachineWriteSerializer,
+    RegistryStatusSerializer,
     SettingValueSerializer,
     machine_list_data,
 )
@@ -141,6 +144,7 @@ class MachineTypeListView(APIView):
     scope_area = "machines"
     permission_classes = PERMISSIONS
 
+    @extend_schema(responses=MachineTypeSerializer(many=True))
     def get(self, request):
         registry = get_registry()
         types = []
@@ -172,6 +176,7 @@ class DriverListView(APIView):
     scope_area = "machines"
     permission_classes = PERMISSIONS
 
+    @extend_schema(responses=DriverListSerializer)
     def get(self, request):
         registry = get_registry()
         drivers = []
@@ -201,6 +206,7 @@ class RegistryStatusView(APIView):
     scope_area = "machines"
     permission_classes = PERMISSIONS
 
+    @extend_schema(responses=RegistryStatusSerializer)
     def get(self, request):
         from plugins.registry import get_plugin_registry
 

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from mes.api.permissions import IsStaffOrReadOnly, TokenHasScope
 from plugins import selectors, services
-from plugins.api.serializers import PluginSettingSerializer
+from plugins.api.serializers import PluginListSerializer, PluginSerializer, PluginSettingSerializer
 from plugins.models import PluginConfig
 from plugins.registry import PluginRegistry, get_plugin_registry
 from plugins.setting_defs import SettingsInvalid
@@ -52,6 +52,7 @@ class PluginListView(APIView):
     scope_area = "plugins"
     permission_classes = PERMISSIONS
 
+    @extend_schema(responses=PluginListSerializer)
     def get(self, request):
         registry = _fresh_registry()
         configs = {c.slug: c for c in PluginConfig.objects.filter(slug__in=list(registry.plugins))}
@@ -64,6 +65,7 @@ class PluginActivationView(APIView):
     permission_classes = PERMISSIONS
     active = True
 
+    @extend_schema(request=None, responses={200: PluginSerializer, 404: OpenApiTypes.OBJECT})
     def post(self, request, slug: str):
         config = services.plugin_set_active(slug=slug, active=self.active)
         registry = _fresh_registry()
