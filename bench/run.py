@@ -65,9 +65,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--lease-ttl",
         type=float,
-        default=60.0,
-        help="poll_machines --lease-ttl (default 60: taking over 1000 machines initializes them all in the"
-        " poll loop, which outlasts the 10 s default on two busy cores and makes the pollers thrash)",
+        default=10.0,
+        help="poll_machines --lease-ttl (default 10, the product's default)",
     )
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--cadence", type=float, default=2.0, help="the machines' poll cadence (default 2 s)")
