@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -24,7 +25,7 @@ from machines import signals
 from machines.machine_types.base import BaseDriver, BaseMachineType
 from machines.machine_types.label_printer import LabelPrinterMachineType
 from machines.machine_types.printer_3d import Printer3DMachineType
-from machines.models import MachineConfig
+from machines.models import MachineConfig, MachineSetting
 from machines.setting_defs import SettingDefinition, build_definitions
 from machines.state import read_states
 from machines.status import MachineStatus
@@ -181,7 +182,13 @@ class MachineRegistry:
                 generation = generation_current()
                 plugin_registry = self._plugin_registry()
                 plugin_registry.sync()
-                configs = list(MachineConfig.objects.prefetch_related("settings"))
+                configs = list(MachineConfig.objects.all())
+                # Plain tuples, not model rows: the registry keeps them for the process's lifetime.
+                stored: dict[Any, dict[tuple[str, str], str]] = defaultdict(dict)
+                for machine_id, config_type, key, value in MachineSetting.objects.values_list(
+                    "machine_id", "config_type", "key", "value"
+                ):
+                    stored[machine_id][(config_type, key)] = value
             except DatabaseError as exc:
                 # e.g. before migrations ran; report it and try again on the next access
                 self.load_error = f"database not ready: {exc}"
@@ -190,7 +197,10 @@ class MachineRegistry:
             self.load_error = None
             self._collect(plugin_registry)
             previous = self._machines
-            self._machines = {str(config.pk): self._build(config) for config in configs}
+            shared: dict[tuple[str, str], dict[str, SettingDefinition]] = {}  # one per type and driver
+            self._machines = {
+                str(config.pk): self._build(config, stored.get(config.pk, {}), shared) for config in configs
+            }
             self.generation = generation
             self.loaded = True
             self._reconcile(previous)
@@ -291,13 +301,22 @@ class MachineRegistry:
             )
         return errors
 
-    def _build(self, config: MachineConfig) -> BaseMachineType:
+    def _build(
+        self,
+        config: MachineConfig,
+        stored: dict[tuple[str, str], str],
+        shared: dict[tuple[str, str], dict[str, SettingDefinition]],
+    ) -> BaseMachineType:
+        """One machine from its config and stored settings; machines of one type and driver share
+        their (read-only) setting definitions."""
         config_errors = list(self.choice_errors(config.machine_type, config.driver).values())
         type_cls = self.machine_types.get(config.machine_type, UnavailableMachineType)
         driver = None if config_errors else self.drivers[config.driver]
-        definitions = self.definitions_for(config.machine_type, config.driver)
+        pair = (config.machine_type, config.driver)
+        if pair not in shared:
+            shared[pair] = self.definitions_for(*pair)
+        definitions = shared[pair]
         settings: dict[str, Any] = {key: d.default for key, d in definitions.items()}
-        stored = {(s.config_type, s.key): s.value for s in config.settings.all()}
         for key, definition in definitions.items():
             text = stored.get((definition.config_type, key))
             if text is None or definition.is_empty(text):
