@@ -11,5 +11,5 @@ class MesConfig(AppConfig):
 
         # Apps listed after "mes" in INSTALLED_APPS add their periodic tasks in their own ready().
         self.schedule = Schedule()
-        self.health_checks = {}  # name -> callable returning mes.health.Check; see register_check
+        self.health_checks = {}  # name -> (callable returning mes.health.Check, critical); see register_check
         self.schedule.add(name="mes.clean-expired-leases", task="mes.tasks.lease_cleanup", seconds=3600)

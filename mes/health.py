@@ -16,9 +16,12 @@ class Check:
     ok: bool
     detail: str
     extra: dict = field(default_factory=dict)
+    # A non-critical service (e.g. the OPC UA bridge) being down degrades Lab MES but does not make
+    # it unhealthy: /api/health/ still answers 200, so load balancers keep sending students to it.
+    critical: bool = True
 
     def as_dict(self) -> dict:
-        return {"ok": self.ok, "detail": self.detail, **self.extra}
+        return {"ok": self.ok, "detail": self.detail, "critical": self.critical, **self.extra}
 
 
 def check_database() -> Check:
@@ -62,20 +65,25 @@ def check_task_engine() -> Check:
         return Check(False, f"{type(exc).__name__}: {exc}".strip(), {"engine": engine})
 
 
-def register_check(name: str, check: Callable[[], Check]) -> None:
-    """Let an app add its own service to /api/health/ (from its AppConfig.ready())."""
+def register_check(name: str, check: Callable[[], Check], *, critical: bool = True) -> None:
+    """Let an app add its own service to /api/health/ (from its AppConfig.ready()).
+
+    A failing critical check makes the answer 503; a non-critical one only marks it degraded.
+    """
     from django.apps import apps
 
     checks = apps.get_app_config("mes").health_checks
-    if name in checks and checks[name] is not check:
+    if name in checks and checks[name][0] is not check:
         raise ValueError(f"health check {name!r} is registered twice")
-    checks[name] = check
+    checks[name] = (check, critical)
 
 
 def run_checks() -> dict[str, Check]:
     from django.apps import apps
 
     results = {"database": check_database(), "cache": check_cache(), "task_engine": check_task_engine()}
-    for name, check in apps.get_app_config("mes").health_checks.items():
-        results[name] = check()
+    for name, (check, critical) in apps.get_app_config("mes").health_checks.items():
+        result = check()
+        result.critical = critical
+        results[name] = result
     return results

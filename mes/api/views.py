@@ -31,11 +31,13 @@ class HealthView(APIView):
     )
     def get(self, request):
         checks = run_checks()
-        down = [name for name, check in checks.items() if not check.ok]
+        down = [name for name, check in checks.items() if not check.ok and check.critical]
+        degraded = [name for name, check in checks.items() if not check.ok and not check.critical]
         body = {
-            "status": "ok" if not down else "down",
+            "status": "down" if down else "degraded" if degraded else "ok",
             "version": mes.__version__,
             "down": down,
+            "degraded": degraded,
             "checks": {name: check.as_dict() for name, check in checks.items()},
         }
         return Response(body, status=503 if down else 200)

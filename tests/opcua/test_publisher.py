@@ -143,6 +143,18 @@ def test_health_reports_configuration_and_a_missing_bridge(opcua_settings):
     assert check_opcua().detail == "cannot serve on x: in use"
 
 
+def test_an_opcua_outage_degrades_health_but_lab_mes_stays_up(opcua_settings, client):
+    """The lab's OPC UA server being away must not take students' web access down (503)."""
+    opcua_settings.OPCUA_SERVE = "opc.tcp://127.0.0.1:4840"
+    bridge_status_update(mode="server", connected=False, last_error="connection refused")
+    response = client.get("/api/health/")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded" and body["degraded"] == ["opcua"] and body["down"] == []
+    assert body["checks"]["opcua"]["ok"] is False and body["checks"]["opcua"]["critical"] is False
+    assert body["checks"]["opcua"]["detail"] == "connection refused"
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
