@@ -171,6 +171,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A task whose worker host died (kill -9, power loss) is handed to another worker after this many
+# seconds; Redis's default is an hour. Machine tasks are safe to run twice, so a long upload that
+# outlasts it is harmless (the machine's I/O lock serializes the two).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600)}
 
 LOGGING = {
     "version": 1,

@@ -127,3 +127,11 @@ def test_celery_engine_runs_the_same_task_in_a_real_worker(tmp_path):
     argv = [sys.executable, "-m", "celery", "-A", "mes", "worker", "--pool", "solo", "--loglevel", "WARNING"]
     remaining = _run_engine_until_done(env, argv)
     assert remaining == ["machine:live"]
+
+
+def test_a_dead_workers_celery_tasks_go_to_another_within_minutes_not_an_hour():
+    """Late-acked tasks of a killed worker host come back when the broker's visibility timeout ends."""
+    from mes.celery import app
+
+    assert app.conf.task_acks_late is True
+    assert app.conf.broker_transport_options["visibility_timeout"] == 600
