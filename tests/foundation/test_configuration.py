@@ -71,3 +71,21 @@ def test_embedded_database_uses_wal(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "wal"
     assert (tmp_path / "var" / "db.sqlite3").exists()
+
+
+@pytest.mark.django_db
+def test_bootstrap_prints_the_admin_login_once_then_who_to_log_in_as():
+    from io import StringIO
+
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    first = StringIO()
+    call_command("bootstrap", stdout=first)
+    password = first.getvalue().split("password: ")[1].split()[0]
+    assert get_user_model().objects.get(username="admin").check_password(password)
+    again = StringIO()
+    call_command("bootstrap", stdout=again)
+    assert password not in again.getvalue()
+    assert "Admin login: admin (password unchanged; forgotten?" in again.getvalue()
+    assert "manage.py changepassword admin" in again.getvalue()

@@ -20,8 +20,12 @@ class Command(BaseCommand):
         self.stdout.write("Collecting static files…")
         call_command("collectstatic", interactive=False, verbosity=0)
         user_model = get_user_model()
-        if user_model.objects.filter(is_superuser=True).exists():
-            self.stdout.write("An admin user exists already; its password is unchanged.")
+        admins = list(user_model.objects.filter(is_superuser=True).values_list("username", flat=True)[:3])
+        if admins:
+            self.stdout.write(
+                f"Admin login: {', '.join(admins)} (password unchanged; forgotten? "
+                f".venv/bin/python manage.py changepassword {admins[0]})"
+            )
             return
         password = secrets.token_urlsafe(12)
         user_model.objects.create_superuser(options["admin_user"], "", password)
