@@ -17,6 +17,7 @@ import base64
 import binascii
 import datetime as dt
 import hashlib
+import io
 import logging
 import uuid
 from dataclasses import dataclass
@@ -130,7 +131,20 @@ def _check_machine(*, partner: Partner, machine_id) -> None:
         raise ValidationError({"constraints": "machine_id is not one of the machines shared with you."})
 
 
-def _check_quota(*, partner: Partner, estimated_print_seconds: int | None) -> None:
+def _our_estimate(gcode: bytes) -> int | None:
+    """The print time the slicer wrote into the file, read by us (a partner's own figure is a claim)."""
+    from jobs.gcode import NotGcode, inspect_gcode
+
+    try:
+        report = inspect_gcode(
+            io.BytesIO(gcode), original_name="forwarded.gcode", forbidden_commands=frozenset()
+        )
+    except NotGcode:
+        return None  # the job's own checks refuse it with the reason when it is accepted
+    return report.metadata.get("estimated_time_s")
+
+
+def _check_quota(*, partner: Partner, estimated_print_seconds: int | None, gcode: bytes) -> None:
     if partner.jobs_per_day is not None:
         since = timezone.now() - dt.timedelta(days=1)
         used = (
@@ -141,12 +155,18 @@ def _check_quota(*, partner: Partner, estimated_print_seconds: int | None) -> No
         if used >= partner.jobs_per_day:
             raise QuotaExceeded(f"Quota exceeded: at most {partner.jobs_per_day} jobs per day.")
     if partner.max_print_hours is not None:
-        if estimated_print_seconds is None:
+        ours = _our_estimate(gcode)
+        if estimated_print_seconds is None and ours is None:
             raise ValidationError(
                 {"estimated_print_seconds": "This lab limits print time; send an estimate."}
             )
-        if estimated_print_seconds > float(partner.max_print_hours) * 3600:
-            raise QuotaExceeded(f"Quota exceeded: jobs may take at most {partner.max_print_hours} hours.")
+        longest = max(seconds for seconds in (estimated_print_seconds, ours) if seconds is not None)
+        if longest > float(partner.max_print_hours) * 3600:
+            raise QuotaExceeded(
+                f"Quota exceeded: jobs may take at most {partner.max_print_hours} hours; "
+                f"this one takes {longest / 3600:.1f} h"
+                + (" by its G-code's own estimate." if ours == longest else ".")
+            )
 
 
 def incoming_job_receive(
@@ -163,7 +183,7 @@ def incoming_job_receive(
         raise JobRequestConflict("This job id is already in use here.")
     job = _parse_job_body(data)
     _check_machine(partner=partner, machine_id=job["constraints"].get("machine_id"))
-    _check_quota(partner=partner, estimated_print_seconds=job["estimated_print_seconds"])
+    _check_quota(partner=partner, estimated_print_seconds=job["estimated_print_seconds"], gcode=job["gcode"])
     try:
         with transaction.atomic():
             incoming = IncomingJob(

@@ -110,6 +110,23 @@ def test_quota_jobs_per_day_and_max_print_hours(client, remote_lab):
     assert IncomingJob.objects.count() == 1
 
 
+def test_a_partner_that_under_declares_print_time_is_held_to_the_files_own_estimate(client, remote_lab):
+    make_partner(remote_lab, granted=["jobs:submit"], max_print_hours="2")
+    five_hours = b"; estimated printing time (normal mode) = 5h 0m 0s\nG28\nG1 X10\n"
+    claimed = job_body(gcode=five_hours, estimated_print_seconds=600)  # "ten minutes"
+    answer = put_job(client, remote_lab, uuid.uuid4(), claimed)
+    assert answer.status_code == 429
+    assert answer.json()["detail"] == (
+        "Quota exceeded: jobs may take at most 2.00 hours; this one takes 5.0 h by its G-code's own estimate."
+    )
+    assert not IncomingJob.objects.exists()
+    # Without a declared estimate the file's own is enough.
+    short = b"; estimated printing time (normal mode) = 1h 0m 0s\nG28\nG1 X10\n"
+    body = job_body(gcode=short)
+    del body["estimated_print_seconds"]
+    assert put_job(client, remote_lab, uuid.uuid4(), body).status_code == 202
+
+
 def test_submit_scope_does_not_allow_reading(client, remote_lab):
     make_partner(remote_lab, granted=["jobs:submit"])
     job_id = uuid.uuid4()
