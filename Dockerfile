@@ -11,7 +11,10 @@ COPY federation ./federation
 COPY opcua ./opcua
 RUN pip install --no-cache-dir -c constraints.txt .
 COPY . .
-RUN useradd --system --home /var/lib/labmes labmes && mkdir -p /var/lib/labmes && chown labmes /var/lib/labmes
+# Volumes mounted here (media, federation keys) take this ownership on first use.
+RUN useradd --system --home /var/lib/labmes labmes \
+    && mkdir -p /var/lib/labmes/media /var/lib/labmes/federation \
+    && chown -R labmes /var/lib/labmes && chmod 700 /var/lib/labmes/federation
 USER labmes
 EXPOSE 8000
 CMD ["gunicorn", "mes.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4"]

@@ -10,7 +10,9 @@ class FederationConfig(AppConfig):
         from federation import receivers
         from jobs import signals as job_signals
         from mes.engine import schedule
+        from mes.signals import bootstrapped
 
+        bootstrapped.connect(receivers.create_identity, dispatch_uid="federation-identity")
         job_signals.job_state_changed.connect(
             receivers.job_state_changed, dispatch_uid="federation-job-state"
         )

@@ -69,3 +69,13 @@ def job_remote_cancel(sender, *, job_id, **kwargs) -> bool:
     except FederationError as exc:
         raise PartnerRefusedCancel(f"partner lab {forwarded.partner.name}: {exc}") from exc
     return True
+
+
+def create_identity(sender, **kwargs) -> None:
+    """The instance id and first signing key exist before web and workers start: two processes
+    generating a first key at once would publish two, and only one private half would be kept."""
+    from federation.identity import key_dir, local_instance, published_keys
+
+    instance = local_instance()
+    [key, *_] = published_keys()
+    logger.info("federation identity %s, signing key %s in %s", instance.instance_id, key.kid, key_dir())

@@ -238,3 +238,19 @@ def test_bad_invitation_is_refused_before_we_fetch_anything(client, remote_lab, 
     response = remote_lab.call(client, "POST", CONNECT, body=request_body(remote_lab, code="labmes-inv-nope"))
     assert response.status_code == 403
     assert fetched == []
+
+
+def test_bootstrap_creates_the_identity_and_first_key_before_processes_start(settings, tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from federation.models import LocalKey
+
+    settings.FEDERATION_KEY_DIR = tmp_path / "keys"
+    assert not LocalKey.objects.exists()
+    call_command("bootstrap", stdout=StringIO())
+    [key] = LocalKey.objects.all()
+    assert (tmp_path / "keys" / f"{key.kid}.pem").is_file()
+    call_command("bootstrap", stdout=StringIO())  # again: the same key, none added
+    assert list(LocalKey.objects.values_list("kid", flat=True)) == [key.kid]

@@ -85,3 +85,18 @@ def test_the_image_and_the_package_carry_every_app():
     for app in apps:
         assert f"COPY {app} ./{app}" in dockerfile, app
         assert f"{app}*" in include["include"], app
+
+
+def test_every_process_shares_the_media_and_federation_key_volumes():
+    """Web and workers both sign federation requests and read uploads: they must see the same files."""
+    services = load_compose()["services"]
+    for name in ("web", "worker", "beat", "poller", "migrate"):
+        service = services[name]
+        assert "media:/var/lib/labmes/media" in service["volumes"], name
+        assert "federation-keys:/var/lib/labmes/federation" in service["volumes"], name
+        assert service["environment"]["FEDERATION_KEY_DIR"] == "/var/lib/labmes/federation", name
+
+
+def test_the_image_leaves_out_environments_state_and_secrets():
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".git", ".venv", ".cache", "var", ".env"} <= ignored

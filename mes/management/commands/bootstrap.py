@@ -6,6 +6,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from mes.signals import bootstrapped
+
 
 class Command(BaseCommand):
     help = "Prepare a fresh install: migrate, create the cache table, collect static files, create an admin."
@@ -20,6 +22,7 @@ class Command(BaseCommand):
         self.stdout.write("Collecting static files…")
         call_command("collectstatic", interactive=False, verbosity=0)
         user_model = get_user_model()
+        bootstrapped.send(sender=self.__class__)
         admins = list(user_model.objects.filter(is_superuser=True).values_list("username", flat=True)[:3])
         if admins:
             self.stdout.write(
