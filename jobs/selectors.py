@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import uuid
+from typing import Any
 
 from django.db.models import F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
@@ -13,7 +13,8 @@ from django.db.models.functions import RowNumber
 from jobs.models import Job, JobEvent, QueueState
 from jobs.preflight import JobConstraints, MachineCapabilities
 from jobs.states import QUEUE_STATES, RUNNING_STATES, TERMINAL_STATES
-from machines.models import MachineConfig, MachineSetting
+from machines.models import MachineConfig
+from machines.registry import get_registry
 
 QUEUE_ORDER = (F("priority").desc(), F("position").asc(nulls_last=True), F("created_at").asc())
 _UUID_IN_NAME = re.compile(r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})", re.I)
@@ -111,72 +112,52 @@ def job_constraints(*, job: Job) -> JobConstraints:
     )
 
 
-# Machine capabilities. Until the machine registry exposes typed settings these are read from the
-# machine-type settings rows (MachineSetting, config_type "M"); only this block changes when it does.
-CAPABILITY_KEYS = {
-    "build_volume_x",
-    "build_volume_y",
-    "build_volume_z",
-    "build_min_x",
-    "build_min_y",
-    "build_min_z",
-    "nozzle_diameter",
-    "loaded_materials",
-    "max_nozzle_temp",
-    "max_bed_temp",
-    "tags",
-}
+# Machine capabilities come from the machine registry's typed settings, so a machine left on its
+# type's defaults (build volume, nozzle) is checked against them too.
 
 
-def _number(value: str | None) -> float | None:
+def _number(value: Any) -> float | None:
     if value in (None, ""):
         return None
     try:
         return float(value)
-    except ValueError:
+    except (TypeError, ValueError):
         return None
 
 
-def _names(value: str | None) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    if value.strip().startswith("["):  # list settings are stored as JSON by machines.setting_defs
-        try:
-            items = json.loads(value)
-        except ValueError:
-            items = None
-        if isinstance(items, list):
-            return tuple(str(item).strip() for item in items if str(item).strip())
-    return tuple(part.strip() for part in re.split(r"[,;]", value) if part.strip())
+def _names(value: Any) -> tuple[str, ...]:
+    if not value:
+        return ()
+    if isinstance(value, str):
+        value = re.split(r"[,;]", value)
+    return tuple(str(item).strip() for item in value if str(item).strip())
 
 
-def _capabilities(machine: MachineConfig, settings: dict[str, str]) -> MachineCapabilities:
-    volume = [_number(settings.get(f"build_volume_{a}")) for a in "xyz"]
+def _capabilities(machine: MachineConfig, settings: dict[str, Any]) -> MachineCapabilities:
+    volume = [_number(settings.get(f"BUILD_VOLUME_{a}")) for a in "XYZ"]
     return MachineCapabilities(
         machine_id=str(machine.pk),
         name=machine.name,
         machine_type=machine.machine_type,
         active=machine.active,
-        build_min=tuple(_number(settings.get(f"build_min_{a}")) or 0.0 for a in "xyz"),
+        build_min=tuple(_number(settings.get(f"BUILD_MIN_{a}")) or 0.0 for a in "XYZ"),
         build_volume=tuple(volume) if None not in volume else None,
-        nozzle_diameter=_number(settings.get("nozzle_diameter")),
-        loaded_materials=_names(settings.get("loaded_materials")),
-        max_nozzle_temp=_number(settings.get("max_nozzle_temp")),
-        max_bed_temp=_number(settings.get("max_bed_temp")),
-        tags=_names(settings.get("tags")) or (),
+        nozzle_diameter=_number(settings.get("NOZZLE_DIAMETER")),
+        # Nothing declared is "not known", not "nothing loaded": the material check needs a list.
+        loaded_materials=_names(settings.get("LOADED_MATERIALS")) or None,
+        max_nozzle_temp=_number(settings.get("MAX_NOZZLE_TEMP")),
+        max_bed_temp=_number(settings.get("MAX_BED_TEMP")),
+        tags=_names(settings.get("TAGS")),
     )
 
 
 def machine_capabilities_for(*, machines: list[MachineConfig]) -> list[MachineCapabilities]:
-    # The printer-3d machine type stores upper-case keys (BUILD_VOLUME_X, LOADED_MATERIALS, …).
-    keys = CAPABILITY_KEYS | {key.upper() for key in CAPABILITY_KEYS}
-    rows = MachineSetting.objects.filter(
-        machine__in=machines, config_type=MachineSetting.ConfigType.MACHINE, key__in=keys
-    ).values_list("machine_id", "key", "value")
-    by_machine: dict = {m.pk: {} for m in machines}
-    for machine_id, key, value in rows:
-        by_machine[machine_id][key.lower()] = value
-    return [_capabilities(m, by_machine[m.pk]) for m in machines]
+    registry = get_registry()
+    result = []
+    for machine in machines:
+        loaded = registry.get_machine(machine.pk)
+        result.append(_capabilities(machine, loaded.settings if loaded is not None else {}))
+    return result
 
 
 def candidate_machines(*, constraints: JobConstraints) -> list[MachineCapabilities]:

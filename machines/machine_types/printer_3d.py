@@ -202,6 +202,26 @@ class Printer3DMachineType(BaseMachineType):
         "BUILD_VOLUME_X": {"name": "Build volume X (mm)", "type": "float", "min": 1, "default": 220},
         "BUILD_VOLUME_Y": {"name": "Build volume Y (mm)", "type": "float", "min": 1, "default": 220},
         "BUILD_VOLUME_Z": {"name": "Build volume Z (mm)", "type": "float", "min": 1, "default": 250},
+        "BUILD_MIN_X": {
+            "name": "Build area origin X (mm)",
+            "description": "Lowest X the printer reaches (some beds start below 0).",
+            "type": "float",
+            "default": 0,
+        },
+        "BUILD_MIN_Y": {"name": "Build area origin Y (mm)", "type": "float", "default": 0},
+        "BUILD_MIN_Z": {"name": "Build area origin Z (mm)", "type": "float", "default": 0},
+        "MAX_NOZZLE_TEMP": {
+            "name": "Highest nozzle temperature (°C)",
+            "description": "Jobs that heat the nozzle above it are refused at upload. Empty: not checked.",
+            "type": "float",
+            "min": 0,
+        },
+        "MAX_BED_TEMP": {
+            "name": "Highest bed temperature (°C)",
+            "description": "Jobs that heat the bed above it are refused at upload. Empty: not checked.",
+            "type": "float",
+            "min": 0,
+        },
         "NOZZLE_DIAMETER": {
             "name": "Nozzle diameter (mm)",
             "type": "float",

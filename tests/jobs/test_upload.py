@@ -121,6 +121,31 @@ def test_preflight_passes_when_any_machine_fits(api, student, machine, settings)
     assert response.status_code == 201, response.json()
 
 
+def test_a_machine_set_up_through_the_api_is_checked_with_its_limits_and_its_defaults(
+    api, staff, student, settings
+):
+    """Temperature limits are settings staff can set; a machine left on its type's defaults (220 x 220
+    x 250 mm, 0.4 mm nozzle) is checked against those, not skipped."""
+    created = api(staff).post(
+        "/api/machines/",
+        {
+            "name": "default-mk3",
+            "machine_type": "printer-3d",
+            "driver": "octoprint",
+            "settings": {"MAX_NOZZLE_TEMP": 260, "MAX_BED_TEMP": 100, "LOADED_MATERIALS": ["PLA"]},
+        },
+        format="json",
+    )
+    assert created.status_code == 201, created.json()
+    response = post(api(student), gcode(size_xyz=(230, 50, 10), nozzle=280, bed=110))
+    assert response.status_code == 400
+    reasons = " | ".join(response.json()["reasons"])
+    assert "default-mk3: the print spans X 20.0…250.0 mm, outside the build volume 0…220 mm" in reasons
+    assert "280.0 °C, above the machine's 260.0 °C" in reasons
+    assert "110" in reasons and "100.0 °C" in reasons
+    assert post(api(student), gcode(size_xyz=(150, 50, 10), nozzle=215, bed=60)).status_code == 201
+
+
 def test_constraints_must_match_a_machine(api, student, machine, settings):
     assert post(api(student), gcode(), nozzle_diameter="0.6").status_code == 400
     response = post(api(student), gcode(), tags=["enclosure"])
