@@ -1,10 +1,16 @@
 """Runtime state of machines: in the shared cache for speed, persisted to the database when it changes.
 
 Every write is a read-modify-write under a short per-machine lock taken with ``cache.add`` (atomic on
-both the database cache and Redis), so two processes adding errors at once lose neither. The state is
-written to ``MachineState`` when anything but ``last_seen`` changes (and at most every
-``PERSIST_LAST_SEEN_EVERY`` seconds for ``last_seen`` alone), so that after a cache flush or a restart the
-last known state is served, marked stale.
+both the database cache and Redis), so two processes adding errors at once lose neither.
+
+Writes to ``MachineState`` happen on change only; the cache carries the rest. A change to a
+*significant* part (status, status text, errors, the init/restart flags, and every ``data`` entry but
+the printer's telemetry) is written at once, with everything else. *Telemetry* (properties, and the
+temperatures, progress and times inside ``data["printer_state"]``) changes on every poll of a working
+printer, so it is written at most every ``PERSIST_TELEMETRY_EVERY`` seconds, and ``last_seen`` alone at
+most every ``PERSIST_LAST_SEEN_EVERY`` seconds. After a cache flush or a restart the last known state is
+served from the database, marked stale: current status and flags, telemetry up to
+``PERSIST_TELEMETRY_EVERY`` seconds old.
 """
 
 from __future__ import annotations
@@ -31,17 +37,20 @@ LOCK_KEY = "machines:state-lock:{}"
 LOCK_TIMEOUT = 10  # seconds a crashed holder can block others
 LOCK_WAIT = 5.0
 PERSIST_LAST_SEEN_EVERY = 60.0
+# Telemetry alone is written at most this often: at 1000 printers polled every 2 s, writing each
+# temperature/progress change would be ~500 writes/s; this caps it at ~33/s. The cache stays current,
+# only a database copy served after a cache flush can be this old (and it is marked stale).
+PERSIST_TELEMETRY_EVERY = 30.0
 STALE_AFTER = 30.0
 MAX_ERRORS = 50
-_PERSISTED_FIELDS = (
-    "status",
-    "status_text",
-    "properties",
-    "errors",
-    "initialized",
-    "restart_required",
-    "data",
-)
+# Written as soon as they change: after a cache loss they decide what may run on the machine.
+_SIGNIFICANT_FIELDS = ("status", "status_text", "errors", "initialized", "restart_required")
+# Telemetry inside ``data["printer_state"]`` (``PrinterState.as_dict()``); the rest of ``data`` (the
+# printer's status, job file, message, bed-clear flag, …) is significant.
+_PRINTER_STATE_TELEMETRY = frozenset({"temperatures"})
+_JOB_TELEMETRY = frozenset({"progress", "time_used", "time_left"})
+# Raw-state key: telemetry changed since the last database write (lives in the cache only).
+_TELEMETRY_DIRTY = "telemetry_dirty"
 
 
 class StateLockTimeout(RuntimeError):
@@ -159,6 +168,41 @@ def machine_lock(machine_id: str):
         cache_lock_release(key, token)
 
 
+def _significant_data(data: dict | None) -> dict:
+    """``data`` without its telemetry, for telling a significant change from a telemetry one."""
+    data = data or {}
+    printer_state = data.get("printer_state")
+    if not isinstance(printer_state, dict):
+        return data
+    printer_state = {k: v for k, v in printer_state.items() if k not in _PRINTER_STATE_TELEMETRY}
+    job = printer_state.get("job")
+    if isinstance(job, dict):
+        printer_state["job"] = {k: v for k, v in job.items() if k not in _JOB_TELEMETRY}
+    return {**data, "printer_state": printer_state}
+
+
+def _changes(old: dict, new: dict) -> tuple[bool, bool]:
+    """(significant changed, telemetry changed) between two raw states."""
+    if any(old.get(name) != new.get(name) for name in _SIGNIFICANT_FIELDS):
+        return True, True  # telemetry is written along anyway; no need to compare it
+    old_data, new_data = old.get("data") or {}, new.get("data") or {}
+    if old_data == new_data:
+        return False, (old.get("properties") or []) != (new.get("properties") or [])
+    if _significant_data(old_data) != _significant_data(new_data):
+        return True, True
+    return False, True
+
+
+def _should_persist(raw: dict, *, significant: bool, telemetry: bool, seen: bool, now: float) -> bool:
+    """Write now? Significant changes at once, pending telemetry and ``last_seen`` when due."""
+    if significant:
+        return True
+    since = now - float(raw.get("persisted_at") or 0)
+    if (telemetry or raw.get(_TELEMETRY_DIRTY)) and since >= PERSIST_TELEMETRY_EVERY:
+        return True
+    return seen and since > PERSIST_LAST_SEEN_EVERY
+
+
 def update_state(
     machine_id: Any, mutate: Callable[[dict], None], *, default_status: int | None, seen: bool = False
 ) -> tuple[LiveState, LiveState]:
@@ -181,10 +225,13 @@ def update_state(
         now = time.time()
         if seen:
             raw["last_seen"] = now
-        changed = any(old.get(name) != raw.get(name) for name in _PERSISTED_FIELDS)
-        persist = changed or (seen and now - float(raw.get("persisted_at") or 0) > PERSIST_LAST_SEEN_EVERY)
+        significant, telemetry = _changes(old, raw)
+        persist = _should_persist(raw, significant=significant, telemetry=telemetry, seen=seen, now=now)
         if persist:
             raw["persisted_at"] = now
+            raw.pop(_TELEMETRY_DIRTY, None)
+        elif telemetry:
+            raw[_TELEMETRY_DIRTY] = True  # written with the next significant change or when due
         cache.set(key, raw, timeout=None)
     if persist:
         _persist(machine_id, raw)
