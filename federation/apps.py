@@ -33,3 +33,6 @@ class FederationConfig(AppConfig):
         schedule().add(
             name="federation.clean-nonces", task="federation.tasks.clean_seen_nonces", seconds=3600
         )
+        schedule().add(
+            name="federation.purge-old-records", task="federation.tasks.purge_old_records", seconds=86400
+        )

@@ -24,3 +24,10 @@ def report_partner_job_progress() -> int:
     from federation.services.jobs import incoming_jobs_report_progress
 
     return incoming_jobs_report_progress()
+
+
+@task
+def purge_old_records() -> int:
+    from federation.services.events import federation_records_purge
+
+    return sum(federation_records_purge())

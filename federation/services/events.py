@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from federation.client import FederationError, response_reason, signed_request
@@ -271,3 +271,28 @@ def _uuid_or_none(value: str) -> uuid.UUID | None:
         return uuid.UUID(value)
     except ValueError:
         return None
+
+
+RECORD_RETENTION = dt.timedelta(days=30)
+
+
+def federation_records_purge(*, older_than: dt.timedelta = RECORD_RETENTION) -> tuple[int, int]:
+    """Delete delivered outbox events and inbox records older than ``older_than``.
+
+    The newest record of each partner and job stays whatever its age: the next sequence number (ours)
+    and the stale-event check (theirs) are counted from it. Undelivered events always stay (they are
+    still owed). Returns (events, inbox records) deleted.
+    """
+    cutoff = timezone.now() - older_than
+
+    def superseded(model):
+        newer = model.objects.filter(
+            partner=OuterRef("partner"), job_ref=OuterRef("job_ref"), sequence__gt=OuterRef("sequence")
+        )
+        return Exists(newer)
+
+    events, _ = (
+        FederationEvent.objects.filter(delivered_at__lt=cutoff).filter(superseded(FederationEvent)).delete()
+    )
+    inbox, _ = InboxRecord.objects.filter(received_at__lt=cutoff).filter(superseded(InboxRecord)).delete()
+    return events, inbox

@@ -210,3 +210,20 @@ def test_only_one_process_delivers_at_a_time(partner_b, settings):
     federation_deliver_due_events()
     queued.refresh_from_db()
     assert queued.attempts == 1
+
+
+def test_old_records_are_purged_but_each_jobs_newest_stays_so_sequences_continue(partner_b):
+    from federation.services.events import federation_records_purge
+
+    partner = partner_b
+    first = event_enqueue(partner=partner, type="accepted", job_ref="job-1", payload={})
+    second = event_enqueue(partner=partner, type="queued", job_ref="job-1", payload={})
+    owed = event_enqueue(partner=partner, type="accepted", job_ref="job-2", payload={})
+    long_ago = timezone.now() - dt.timedelta(days=40)
+    FederationEvent.objects.filter(pk__in=[first.pk, second.pk]).update(delivered_at=long_ago)
+    FederationEvent.objects.filter(pk=owed.pk).update(created_at=long_ago)  # never delivered
+
+    assert federation_records_purge() == (1, 0)
+    assert set(FederationEvent.objects.values_list("pk", flat=True)) == {second.pk, owed.pk}
+    # The job's next event still follows on from the newest one kept.
+    assert event_enqueue(partner=partner, type="printing", job_ref="job-1", payload={}).sequence == 3
