@@ -3,8 +3,15 @@
 import os
 
 from celery import Celery
+from django.conf import settings
+
+from mes.config import exit_on_configuration_error
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mes.settings")
+# Celery reads the settings lazily, deep inside the worker's start-up; read them now so that a
+# configuration mistake stops the worker or beat with one line instead of a traceback.
+with exit_on_configuration_error():
+    settings.INSTALLED_APPS  # noqa: B018 - the first attribute access loads the settings module
 
 app = Celery("mes")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -1,12 +1,19 @@
 """Turn environment variables into validated settings values.
 
 Kept apart from ``settings.py`` so that every check raises ``ImproperlyConfigured`` with one line that
-names the variable, which ``manage.py`` and the WSGI entry point print without a traceback.
+names the variable. ``exit_on_configuration_error`` prints that line to stderr without a traceback
+and exits with status 2 (4 inside gunicorn, its "App failed to load" status, so the master stops
+rather than respawning workers). ``manage.py``, ``mes.wsgi`` (gunicorn) and ``mes.celery`` (Celery
+worker and beat) run under it; ``mes.asgi`` does not.
 """
 
 from __future__ import annotations
 
+import math
 import secrets
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -16,6 +23,71 @@ from django.core.exceptions import ImproperlyConfigured
 DATABASE_SCHEMES = {"sqlite", "postgres", "postgresql", "pgsql", "psql"}
 TASK_ENGINES = {"django-q", "celery"}
 PROCESS_ROLES = {"standalone", "web", "worker", "beat", "poller", "opcua", "simulator"}
+# django-environ's true spellings and their opposites; anything else (DEBUG=maybe) is a mistake.
+TRUE_WORDS = {"true", "on", "ok", "y", "yes", "1"}
+FALSE_WORDS = {"false", "off", "n", "no", "0"}
+EXIT_STATUS = 2  # what manage.py has always exited with on a configuration error
+# gunicorn's "App failed to load" status halts the master; a worker exiting 2 is respawned forever.
+GUNICORN_APP_LOAD_ERROR = 4
+
+
+@contextmanager
+def exit_on_configuration_error() -> Iterator[None]:
+    """Configuration mistakes are the operator's to fix: one line on stderr, no traceback."""
+    try:
+        yield
+    except ImproperlyConfigured as exc:
+        sys.stderr.write(f"Lab MES configuration error: {exc}\n")
+        sys.stderr.flush()
+        sys.exit(GUNICORN_APP_LOAD_ERROR if "gunicorn.arbiter" in sys.modules else EXIT_STATUS)
+
+
+def _raw(env: environ.Env, name: str) -> str | None:
+    """None when unset. Set but empty is kept: DEBUG= is ambiguous, so it must not mean the default."""
+    if name not in env.ENVIRON:
+        return None
+    return env.str(name)
+
+
+def boolean(env: environ.Env, name: str, *, default: bool) -> bool:
+    """Unlike ``env.bool``, a typo such as DEBUG=flase is an error rather than silently false."""
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not true or false (use true/false, yes/no, on/off or 1/0)")
+
+
+def whole_number(env: environ.Env, name: str, *, default: int, minimum: int = 0) -> int:
+    """An integer setting; ``env.int`` would raise a bare ValueError that hides the variable's name."""
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be a whole number of at least {minimum}")
+    return value
+
+
+def positive_number(env: environ.Env, name: str, *, default: float) -> float:
+    """A duration in seconds: zero, negative, inf or nan would mean busy loops or no timeout at all."""
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be a number greater than 0")
+    return value
 
 
 def database_config(url: str | None, *, default_sqlite_path: Path) -> dict:

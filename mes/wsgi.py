@@ -4,5 +4,8 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from mes.config import exit_on_configuration_error
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mes.settings")
-application = get_wsgi_application()
+with exit_on_configuration_error():
+    application = get_wsgi_application()
