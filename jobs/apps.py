@@ -16,3 +16,4 @@ class JobsConfig(AppConfig):
         # Polls reconcile when a printer's report changes; the sweep judges the rest (a start that
         # never took, a job changed on our side while the printer's report stayed the same).
         schedule().add(name="jobs.reconcile-sweep", task="jobs.tasks.reconcile_sweep", seconds=30)
+        schedule().add(name="jobs.purge-old-files", task="jobs.tasks.job_files_purge", seconds=3600)

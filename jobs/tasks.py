@@ -8,6 +8,7 @@ from jobs.services.control import job_control as control_service
 from jobs.services.control import pending_requests
 from jobs.services.dispatch import job_dispatch as dispatch_service
 from jobs.services.reconciler import reconcile_sweep as reconcile_sweep_service
+from jobs.services.retention import job_files_purge as job_files_purge_service
 from jobs.services.scheduler import schedule_run, scheduler_run_started, stale_dispatches
 from mes.engine import enqueue, task
 
@@ -43,3 +44,9 @@ def job_control(job_id: str, action: str) -> str:
 @task
 def reconcile_sweep() -> int:
     return reconcile_sweep_service()
+
+
+@task
+def job_files_purge() -> int:
+    """Daily: delete the G-code of jobs finished longer ago than JOBS_FILE_RETENTION_DAYS."""
+    return job_files_purge_service()

@@ -23,7 +23,7 @@ if ENV_FILE.is_file():
 VAR_DIR = Path(env.str("MES_VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-DEBUG = env.bool("DEBUG", default=True)
+DEBUG = config.boolean(env, "DEBUG", default=True)
 SECRET_KEY = config.secret_key(
     env.str("SECRET_KEY", default=""), debug=DEBUG, key_file=VAR_DIR / "secret_key"
 )
@@ -118,8 +118,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 if not DEBUG:
-    SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
-    CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = config.boolean(env, "SECURE_COOKIES", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 REST_FRAMEWORK = {
@@ -156,7 +155,7 @@ TASK_ENGINE = config.task_engine(env.str("TASK_ENGINE", default="django-q"), red
 Q_CLUSTER = {
     "name": "labmes",
     "orm": "default",
-    "workers": env.int("Q_WORKERS", default=2),
+    "workers": config.whole_number(env, "Q_WORKERS", default=2, minimum=1),
     "timeout": 120,
     "retry": 180,
     "max_attempts": 3,
@@ -174,7 +173,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A task whose worker host died (kill -9, power loss) is handed to another worker after this many
 # seconds; Redis's default is an hour. Machine tasks are safe to run twice, so a long upload that
 # outlasts it is harmless (the machine's I/O lock serializes the two).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": config.whole_number(env, "CELERY_VISIBILITY_TIMEOUT", default=600, minimum=1)
+}
 
 LOGGING = {
     "version": 1,
@@ -201,28 +202,34 @@ OPCUA_CERTIFICATE = env.str("OPCUA_CERTIFICATE", default="")
 OPCUA_PRIVATE_KEY = env.str("OPCUA_PRIVATE_KEY", default="")
 OPCUA_SERVER_CERTIFICATE = env.str("OPCUA_SERVER_CERTIFICATE", default="")
 OPCUA_NAMESPACE_URI = env.str("OPCUA_NAMESPACE_URI", default="urn:labmes:opcua")
-OPCUA_ALLOW_CONTROL = env.bool("OPCUA_ALLOW_CONTROL", default=False)
-OPCUA_BACKOFF_INITIAL = env.float("OPCUA_BACKOFF_INITIAL", default=1.0)
-OPCUA_BACKOFF_MAX = env.float("OPCUA_BACKOFF_MAX", default=60.0)
-OPCUA_POLL_INTERVAL = env.float("OPCUA_POLL_INTERVAL", default=0.5)
-OPCUA_TIMEOUT = env.float("OPCUA_TIMEOUT", default=4.0)
+OPCUA_ALLOW_CONTROL = config.boolean(env, "OPCUA_ALLOW_CONTROL", default=False)
+OPCUA_BACKOFF_INITIAL = config.positive_number(env, "OPCUA_BACKOFF_INITIAL", default=1.0)
+OPCUA_BACKOFF_MAX = config.positive_number(env, "OPCUA_BACKOFF_MAX", default=60.0)
+OPCUA_POLL_INTERVAL = config.positive_number(env, "OPCUA_POLL_INTERVAL", default=0.5)
+OPCUA_TIMEOUT = config.positive_number(env, "OPCUA_TIMEOUT", default=4.0)
 
 # Jobs
-JOBS_MAX_UPLOAD_BYTES = env.int("JOBS_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
-JOBS_REQUIRE_APPROVAL = env.bool("JOBS_REQUIRE_APPROVAL", default=False)
+JOBS_MAX_UPLOAD_BYTES = config.whole_number(
+    env, "JOBS_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024, minimum=1
+)
+JOBS_REQUIRE_APPROVAL = config.boolean(env, "JOBS_REQUIRE_APPROVAL", default=False)
 JOBS_FORBIDDEN_COMMANDS = env.list("JOBS_FORBIDDEN_COMMANDS", default=["M500", "M502", "M997"])
 # At most this many machines heating at once (breakers trip when a farm heats together); 0 = no limit.
-JOBS_MAX_HEATING = env.int("JOBS_MAX_HEATING", default=0)
+JOBS_MAX_HEATING = config.whole_number(env, "JOBS_MAX_HEATING", default=0)
 # A job the printers refuse this many times fails instead of going back to the queue.
-JOBS_DISPATCH_MAX_ATTEMPTS = env.int("JOBS_DISPATCH_MAX_ATTEMPTS", default=3)
+JOBS_DISPATCH_MAX_ATTEMPTS = config.whole_number(env, "JOBS_DISPATCH_MAX_ATTEMPTS", default=3, minimum=1)
+# Finished jobs keep their row and history; their G-code file is deleted after this many days.
+JOBS_FILE_RETENTION_DAYS = config.whole_number(env, "JOBS_FILE_RETENTION_DAYS", default=90, minimum=1)
 
 # Federation (lab-to-lab API, see docs/federation.md). Private signing keys are files with mode 0600 in
 # FEDERATION_KEY_DIR, never in the database or the API; back the directory up with the database.
 FEDERATION_KEY_DIR = Path(env.str("FEDERATION_KEY_DIR", default=str(VAR_DIR / "federation")))
 FEDERATION_BASE_URL = env.str("FEDERATION_BASE_URL", default="").rstrip("/")
-FEDERATION_DISCOVERABLE = env.bool("FEDERATION_DISCOVERABLE", default=False)
-FEDERATION_MAX_SKEW = env.int("FEDERATION_MAX_SKEW", default=300)
-FEDERATION_ALLOW_HTTP = env.bool("FEDERATION_ALLOW_HTTP", default=DEBUG)
+FEDERATION_DISCOVERABLE = config.boolean(env, "FEDERATION_DISCOVERABLE", default=False)
+FEDERATION_MAX_SKEW = config.whole_number(env, "FEDERATION_MAX_SKEW", default=300, minimum=1)
+FEDERATION_ALLOW_HTTP = config.boolean(env, "FEDERATION_ALLOW_HTTP", default=DEBUG)
 FEDERATION_CONNECT_RATE = env.str("FEDERATION_CONNECT_RATE", default="20/hour")
-FEDERATION_HTTP_TIMEOUT = env.float("FEDERATION_HTTP_TIMEOUT", default=10.0)
-FEDERATION_EVENT_MAX_ATTEMPTS = env.int("FEDERATION_EVENT_MAX_ATTEMPTS", default=15)
+FEDERATION_HTTP_TIMEOUT = config.positive_number(env, "FEDERATION_HTTP_TIMEOUT", default=10.0)
+FEDERATION_EVENT_MAX_ATTEMPTS = config.whole_number(
+    env, "FEDERATION_EVENT_MAX_ATTEMPTS", default=15, minimum=1
+)
