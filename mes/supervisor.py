@@ -162,17 +162,24 @@ class Supervisor:
             child.backoff = min(child.backoff * 2, BACKOFF_MAX)
 
     def _stop_all(self) -> None:
+        """Stop in order within one timeout: first what brings new work (web, beat), then what does
+        the work (workers finish in-flight tasks, pollers in-flight polls), then the rest; kill
+        whatever is still running when the time is up."""
         running = [c for c in self.children if c.process and c.process.poll() is None]
         self.log("supervisor", f"stopping {len(running)} process(es); in-flight work may finish")
-        for child in running:
-            # Only the child's main process: gunicorn, Celery and django-q stop their own workers in
-            # order, and django-q hangs if its workers are signalled behind its back.
-            self._signal(child, signal.SIGTERM, group=False)
         deadline = time.monotonic() + self.stop_timeout
+        for phase in _stop_phases(running):
+            for child in phase:
+                # Only the child's main process: gunicorn, Celery and django-q stop their own workers
+                # in order, and django-q hangs if its workers are signalled behind its back.
+                self._signal(child, signal.SIGTERM, group=False)
+            for child in phase:
+                try:
+                    child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    continue  # killed below, once every phase had its chance
         for child in running:
-            try:
-                child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+            if child.process.poll() is None:
                 self.log(
                     "supervisor", f"{child.spec.name} did not stop in {self.stop_timeout:.0f} s; killing it"
                 )
@@ -189,3 +196,15 @@ class Supervisor:
                 os.kill(child.process.pid, sig)
         except ProcessLookupError:
             return
+
+
+# Children that bring new work stop first, those that do it next, helpers (the simulator) last.
+STOP_ORDER = {"web": 0, "beat": 0, "worker": 1, "poller": 1, "opcua": 1}
+_STOP_LAST = 2
+
+
+def _stop_phases(children: list[_Child]) -> list[list[_Child]]:
+    phases: dict[int, list[_Child]] = {}
+    for child in children:
+        phases.setdefault(STOP_ORDER.get(child.spec.name.split("-")[0], _STOP_LAST), []).append(child)
+    return [phases[key] for key in sorted(phases)]

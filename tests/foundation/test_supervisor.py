@@ -78,3 +78,37 @@ def test_stop_lets_children_finish_then_kills_stragglers(tmp_path):
     assert "stubborn did not stop in 2 s; killing it" in log
     assert all(child.process.poll() is not None for child in supervisor.children)
     assert "exited with code" not in log  # a requested stop is not a crash
+
+
+def test_stop_takes_the_intake_down_first_then_the_workers_then_the_rest(tmp_path):
+    """Web and beat stop first (no new work), workers finish in-flight tasks, the simulator goes last."""
+
+    def child(name: str, finish: float = 0.0) -> ChildSpec:
+        code = (
+            "import signal, sys, time\n"
+            f"def stop(*a):\n    print('got SIGTERM', flush=True)\n    time.sleep({finish})\n"
+            "    print('stopped', flush=True)\n    sys.exit(0)\n"
+            "signal.signal(signal.SIGTERM, stop)\nprint('ready', flush=True)\ntime.sleep(60)\n"
+        )
+        return ChildSpec(name, [sys.executable, "-c", code])
+
+    out = io.StringIO()
+    supervisor = Supervisor(
+        [child("simulator"), child("worker", finish=0.5), child("web")],
+        lock=SingleInstanceLock(tmp_path / "up.lock"),
+        out=out,
+        stop_timeout=10,
+    )
+    thread = threading.Thread(target=supervisor.run)
+    thread.start()
+    wait_for(lambda: out.getvalue().count("| ready") == 3)
+    supervisor.request_stop()
+    thread.join(15)
+    lines = out.getvalue().splitlines()
+
+    def at(name: str, text: str) -> int:
+        return next(i for i, line in enumerate(lines) if line.strip().startswith(f"{name} | {text}"))
+
+    assert at("web", "stopped") < at("worker", "got SIGTERM")
+    assert at("worker", "stopped") < at("simulator", "got SIGTERM")
+    assert "killing" not in out.getvalue()
