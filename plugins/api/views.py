@@ -67,7 +67,10 @@ class PluginActivationView(APIView):
 
     @extend_schema(request=None, responses={200: PluginSerializer, 404: OpenApiTypes.OBJECT})
     def post(self, request, slug: str):
-        config = services.plugin_set_active(slug=slug, active=self.active)
+        try:
+            config = services.plugin_set_active(slug=slug, active=self.active)
+        except selectors.PluginNotFound as exc:
+            raise NotFound(exc.messages[0]) from exc
         registry = _fresh_registry()
         return Response(plugin_dict(registry, slug, config), status=status.HTTP_200_OK)
 

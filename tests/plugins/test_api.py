@@ -62,9 +62,10 @@ def test_activate_and_deactivate_are_staff_only_and_take_effect(fresh_registries
     assert "dummy-printer" not in get_registry().drivers
 
 
-def test_unknown_and_broken_plugins_get_clear_400(fresh_registries):
+def test_unknown_plugins_get_a_clear_404(fresh_registries):
     fresh_registries(DummyPlugin, activate=())
     staff = client_for(staff=True)
     response = staff.post("/api/plugins/nope/activate/")
-    assert response.status_code == 400
-    assert "Unknown plugin 'nope'; discovered plugins are [" in response.json()["detail"][0]
+    assert response.status_code == 404  # as for its settings: no such plugin here
+    assert response.json()["detail"].startswith("Unknown plugin 'nope'; discovered plugins are [")
+    assert staff.get("/api/plugins/nope/settings/").status_code == 404
