@@ -5,7 +5,9 @@ Every action goes through jobs.services, so the admin obeys the same rules (tran
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 
 from jobs import services
 from jobs.exceptions import JobError
@@ -88,6 +90,10 @@ class JobAdmin(admin.ModelAdmin):
         )
 
 
+class QueueActionForm(ActionForm):
+    note = forms.CharField(required=False, label="Note", help_text="Why the queue is locked (to lock it).")
+
+
 @admin.register(QueueState)
 class QueueStateAdmin(admin.ModelAdmin):
     list_display = ["__str__", "running", "stop_pending", "locked", "lock_note", "locked_by", "queue_version"]
@@ -101,13 +107,23 @@ class QueueStateAdmin(admin.ModelAdmin):
         "queue_version",
         "history_version",
     ]
-    actions = ["start", "stop", "unlock"]
+    actions = ["start", "stop", "lock", "unlock"]
+    action_form = QueueActionForm
 
     def has_add_permission(self, request):
         return False
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.action(description="Lock the queue (say why in the note)")
+    def lock(self, request, queryset):
+        try:
+            services.queue_lock(user=request.user, note=request.POST.get("note", ""))
+        except JobError as exc:
+            self.message_user(request, f"The queue was not locked: {exc.message}.", messages.ERROR)
+            return
+        self.message_user(request, "The queue is locked: nothing can be added, moved or removed.")
 
     @admin.action(description="Start dispatching")
     def start(self, request, queryset):
