@@ -52,10 +52,14 @@ def machine_is_available(machine: BaseMachineType, state: LiveState) -> bool:
 
 
 def heating_machine_ids(states: dict[str, LiveState]) -> set[str]:
-    """Machines drawing heater power now: a job on its way to them, or the printer says heating."""
+    """Machines drawing heater power now: a job on its way to them, a print that has not made progress
+    yet (started, but the printer may not have been polled since), or the printer says heating."""
+    heating_jobs = Q(state__in=HEATING_JOB_STATES) | (
+        Q(state=JobState.PRINTING) & (Q(progress__isnull=True) | Q(progress__lte=0))
+    )
     ids = {
         str(machine_id)
-        for machine_id in Job.objects.filter(state__in=HEATING_JOB_STATES, machine__isnull=False).values_list(
+        for machine_id in Job.objects.filter(heating_jobs, machine__isnull=False).values_list(
             "machine_id", flat=True
         )
     }

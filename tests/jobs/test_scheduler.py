@@ -9,6 +9,7 @@ from jobs.models import Job
 from jobs.preflight import JobConstraints
 from jobs.services import queue_start, queue_stop
 from jobs.services.bed import machine_bed_flag_set
+from jobs.services.dispatch import job_dispatch
 from jobs.services.scheduler import schedule_run
 from jobs.states import JobState
 from machines.machine_types.printer_3d import Printer3DStatus
@@ -161,6 +162,20 @@ def test_at_most_n_machines_heat_at_once(farm, alice, settings):
     assert schedule_run() == []  # the first is still on its way (dispatching counts as heating)
     settings.JOBS_MAX_HEATING = 0
     assert len(schedule_run()) == 2
+
+
+def test_a_print_just_started_still_counts_as_heating_until_it_makes_progress(farm, alice, settings):
+    """Between the start and the next poll the printer still looks idle: the job's own state says it heats."""
+    settings.JOBS_MAX_HEATING = 1
+    machines = [farm.add_machine(f"h{i}") for i in range(2)]
+    farm.poll(*machines)
+    submit_job(alice, name="first")
+    submit_job(alice, name="second")
+    [first] = schedule_run()
+    assert job_dispatch(job_id=first.pk).result == "printing"  # started; not polled since
+    assert schedule_run() == []  # still heating as far as we know
+    Job.objects.filter(pk=first.pk).update(progress=3.0)  # the printer reported progress: heated
+    assert [job.name for job in schedule_run()] == ["second"]
 
 
 def test_a_stopped_queue_dispatches_nothing(farm, alice, staff):
