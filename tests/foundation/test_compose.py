@@ -100,3 +100,17 @@ def test_every_process_shares_the_media_and_federation_key_volumes():
 def test_the_image_leaves_out_environments_state_and_secrets():
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".git", ".venv", ".cache", "var", ".env"} <= ignored
+
+
+def test_up_runs_the_opcua_bridge_only_when_opcua_is_configured(settings):
+    settings.OPCUA_SERVER_URL = ""
+    settings.OPCUA_SERVE = ""
+    assert "opcua" not in {spec.name for spec in child_specs(bind="127.0.0.1:8000", web_workers=1)}
+    for name, value in (
+        ("OPCUA_SERVE", "opc.tcp://0.0.0.0:4840"),
+        ("OPCUA_SERVER_URL", "opc.tcp://scada:4840"),
+    ):
+        settings.OPCUA_SERVER_URL = settings.OPCUA_SERVE = ""
+        setattr(settings, name, value)
+        specs = {spec.name: spec.argv for spec in child_specs(bind="127.0.0.1:8000", web_workers=1)}
+        assert specs["opcua"][-2:] == ["manage.py", "opcua_bridge"], name
