@@ -54,6 +54,12 @@ def embedded_stack(tmp_path):
         yield stack
 
 
+@pytest.fixture(params=["embedded", "production"])
+def any_stack(request):
+    """The same fault on the embedded default and on Celery + Redis + PostgreSQL."""
+    return request.getfixturevalue("embedded_stack" if request.param == "embedded" else "prod_stack")
+
+
 def _status(machine: dict) -> int | None:
     return machine["live"]["status"]["code"]
 
@@ -348,8 +354,8 @@ def _job_reasons(stack: Stack, job_id: str) -> list[tuple[str, str]]:
 
 
 @pytest.mark.slow
-def test_a_printer_that_goes_offline_is_disconnected_with_the_reason_and_its_job_comes_back(embedded_stack):
-    stack = embedded_stack
+def test_a_printer_that_goes_offline_is_disconnected_with_the_reason_and_its_job_comes_back(any_stack):
+    stack = any_stack
     stack.setup()
     stack.start_simulator(2, speed=20)
     stack.start_web()
@@ -487,8 +493,8 @@ def _stored_jobs(stack: Stack) -> dict[str, tuple[str, int]]:
 
 
 @pytest.mark.slow
-def test_killing_the_web_server_during_an_upload_leaves_no_half_written_job_or_file(embedded_stack):
-    stack = embedded_stack
+def test_killing_the_web_server_during_an_upload_leaves_no_half_written_job_or_file(any_stack):
+    stack = any_stack
     stack.env["TMPDIR"] = str(stack.var_dir / "tmp")  # Django's upload temp files stay in this test's var/
     (stack.var_dir / "tmp").mkdir(parents=True)
     stack.setup()
