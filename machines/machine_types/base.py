@@ -8,6 +8,7 @@ through the cache (``machines.state``), so every method that changes state is sa
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -194,7 +195,7 @@ class BaseMachineType:
     def update_state(
         self,
         *,
-        status: MachineStatus | int | None = None,
+        status: MachineStatus | int | Callable[[dict], MachineStatus | int] | None = None,
         status_text: str | None = None,
         properties: list[MachineProperty] | None = None,
         replace_properties: bool = False,
@@ -205,17 +206,21 @@ class BaseMachineType:
     ) -> LiveState:
         """Change several parts of the live state in one atomic write; send signals on changes.
 
-        ``flags`` may set ``initialized`` and ``restart_required``.
+        ``status`` may be a function of the stored state (called inside the atomic update), for a status
+        that depends on a flag kept there. ``flags`` may set ``initialized`` and ``restart_required``.
         """
         unknown = set(flags) - {"initialized", "restart_required"}
         if unknown:
             raise TypeError(f"update_state() got unexpected flags {sorted(unknown)}")
-        if status is not None and int(status) not in {int(s) for s in self.MACHINE_STATUS}:
-            raise ValueError(f"{status!r} is not a status of machine type {self.SLUG}")
+        if status is not None and not callable(status):
+            self._check_status(status)
 
         def mutate(raw: dict) -> None:
             if status is not None:
-                raw["status"] = int(status)
+                value = status(raw) if callable(status) else status
+                if callable(status):
+                    self._check_status(value)
+                raw["status"] = int(value)
             if status_text is not None:
                 raw["status_text"] = status_text[:500]
             if properties is not None:
@@ -234,6 +239,10 @@ class BaseMachineType:
         old, new = update_state(self.id, mutate, default_status=int(self.default_machine_status), seen=seen)
         self._send_signals(old, new)
         return new
+
+    def _check_status(self, status: MachineStatus | int) -> None:
+        if int(status) not in {int(s) for s in self.MACHINE_STATUS}:
+            raise ValueError(f"{status!r} is not a status of machine type {self.SLUG}")
 
     def _send_signals(self, old: LiveState, new: LiveState) -> None:
         if old.status != new.status:

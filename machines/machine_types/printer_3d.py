@@ -140,7 +140,11 @@ class BasePrinterDriver(BaseDriver):
         """Store what the printer just said as the machine's live state (polls, and callers such as
         the dispatcher that read the printer themselves)."""
         machine.update_state(
-            status=machine_status_for(machine, state),
+            # Decided inside the state's atomic update, from the bed-clear flag stored with it: no
+            # separate read, and a flag set meanwhile by a worker is never missed.
+            status=lambda raw: machine_status_for(
+                state, bed_clear_required=(raw.get("data") or {}).get(BED_CLEAR_REQUIRED)
+            ),
             status_text=state.message or state.raw_state,
             properties=printer_properties(state),
             replace_properties=True,
@@ -149,13 +153,13 @@ class BasePrinterDriver(BaseDriver):
         )
 
 
-def machine_status_for(machine: BaseMachineType, state: PrinterState) -> Printer3DStatus:
+def machine_status_for(state: PrinterState, *, bed_clear_required: bool | None) -> Printer3DStatus:
     """The machine status for what the printer reports, with Lab MES's bed-clear flag applied: an idle
     printer whose plate has not been confirmed clear awaits bed clear, and a printer that reports
     awaiting bed clear (Klipper, PrusaLink keep saying so until the next print) is idle once confirmed."""
     status = STATUS_FOR_PRINTER_STATUS[state.status]
     if status in (Printer3DStatus.IDLE, Printer3DStatus.AWAITING_BED_CLEAR):
-        flag = machine.state.data.get(BED_CLEAR_REQUIRED)
+        flag = bed_clear_required
         if status is Printer3DStatus.IDLE and flag is True:
             return Printer3DStatus.AWAITING_BED_CLEAR
         if status is Printer3DStatus.AWAITING_BED_CLEAR and flag is False:
