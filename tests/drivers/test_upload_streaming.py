@@ -7,18 +7,17 @@ printer in another process, the peak measured around ``upload()`` is the client'
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import re
 import subprocess
 import sys
-import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.drivers.conftest import CLIENT_CLASSES, PERSONALITY_ORDER, GcodeFile
+from tests.memory import peak_python_memory
 
 ROOT = Path(__file__).resolve().parents[2]
 FILE_SIZE = 30 * 1024 * 1024
@@ -76,24 +75,6 @@ def big_gcode(tmp_path_factory) -> GcodeFile:
             out.write(block_bytes)
             hasher.update(block_bytes)
     return GcodeFile(path=path, name=path.name, sha256=hasher.hexdigest())
-
-
-@contextlib.contextmanager
-def peak_python_memory() -> Iterator[dict[str, int]]:
-    """The peak of Python allocations (all threads) made inside the block, in bytes."""
-    already = tracemalloc.is_tracing()
-    if not already:
-        tracemalloc.start()
-    tracemalloc.reset_peak()
-    before, _ = tracemalloc.get_traced_memory()
-    result: dict[str, int] = {}
-    try:
-        yield result
-        _, peak = tracemalloc.get_traced_memory()
-        result["peak"] = peak - before
-    finally:
-        if not already:
-            tracemalloc.stop()
 
 
 @pytest.mark.parametrize("personality", PERSONALITY_ORDER)

@@ -9,11 +9,8 @@ client reading the file in small blocks, the peak measures what the server buffe
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import re
-import tracemalloc
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +19,7 @@ import requests
 from requests_toolbelt import MultipartEncoder
 
 from jobs.models import Job
+from tests.memory import peak_python_memory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -75,24 +73,6 @@ def write_big_gcode(path: Path, at_least: int) -> BigGcode:
             hasher.update(chunk)
             size += len(chunk)
     return BigGcode(path=path, size=size, sha256=hasher.hexdigest())
-
-
-@contextlib.contextmanager
-def peak_python_memory() -> Iterator[dict[str, int]]:
-    """The peak of Python allocations (all threads) made inside the block, in bytes."""
-    already = tracemalloc.is_tracing()
-    if not already:
-        tracemalloc.start()
-    tracemalloc.reset_peak()
-    before, _ = tracemalloc.get_traced_memory()
-    result: dict[str, int] = {}
-    try:
-        yield result
-        _, peak = tracemalloc.get_traced_memory()
-        result["peak"] = peak - before
-    finally:
-        if not already:
-            tracemalloc.stop()
 
 
 def logged_in(live_server, user) -> requests.Session:
