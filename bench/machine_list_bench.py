@@ -21,25 +21,13 @@ import argparse
 import cProfile
 import gc
 import io
-import os
 import pstats
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-TMP = Path(tempfile.mkdtemp(prefix="machine-list-bench-"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mes.settings")
-os.environ.setdefault("MES_VAR_DIR", str(TMP))
-os.environ["MEDIA_ROOT"] = str(TMP / "media")
-os.environ.setdefault("MES_ENV_FILE", "/dev/null")
+from standalone import setup_django
 
-import django  # noqa: E402
-
-django.setup()
+setup_django("machine-list-bench-")
 
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402

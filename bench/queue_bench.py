@@ -8,25 +8,13 @@ Targets (issue 5): each queue operation under 10 ms with 10,000 jobs queued; a b
 
 from __future__ import annotations
 
-import os
 import statistics
-import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-TMP = Path(tempfile.mkdtemp(prefix="queue-bench-"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mes.settings")
-os.environ.setdefault("MES_VAR_DIR", str(TMP))
-os.environ["MEDIA_ROOT"] = str(TMP / "media")
-os.environ.setdefault("MES_ENV_FILE", "/dev/null")
+from standalone import setup_django
 
-import django  # noqa: E402
-
-django.setup()
+setup_django("queue-bench-")
 
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.files.uploadedfile import SimpleUploadedFile  # noqa: E402

@@ -122,19 +122,7 @@ class PartnerAdmin(admin.ModelAdmin):
         ),
         (
             "Grant and quotas",
-            {
-                "fields": [
-                    "scopes",
-                    "jobs_per_day",
-                    "max_print_hours",
-                    "share_all_machines",
-                    "shared_machines",
-                    "shared_tags",
-                    "auto_accept",
-                    "on_stop",
-                    "decision",
-                ]
-            },
+            {"fields": [*PartnerForm.Meta.fields, "decision"]},
         ),
         (
             "Our request to use their lab",

@@ -34,9 +34,6 @@ def job_state_changed(sender, *, job_id, to_state: str, **kwargs) -> None:
     )
 
 
-FINISHED_REMOTE = FINISHED_REMOTE_STATES
-
-
 def job_remote_runs(sender, *, job_ids, **kwargs) -> dict:
     """The jobs app asks which of its jobs we forwarded: their partner lab's last reported state."""
     from jobs.remote import RemoteRun
@@ -49,7 +46,7 @@ def job_remote_runs(sender, *, job_ids, **kwargs) -> dict:
             where=f"partner lab {item.partner.name}",
             state=item.remote_state,
             progress=item.progress if item.remote_state in ("printing", "paused") else None,
-            detail=str(last.get("detail") or "") if item.remote_state in FINISHED_REMOTE else "",
+            detail=str(last.get("detail") or "") if item.remote_state in FINISHED_REMOTE_STATES else "",
         )
     return runs
 
@@ -62,7 +59,7 @@ def job_remote_cancel(sender, *, job_id, **kwargs) -> bool:
     """A user cancels a job we forwarded: the signed cancel goes to the partner lab, which stops it on
     its machine. A refusal (or an unreachable partner) leaves our job unchanged."""
     forwarded = ForwardedJob.objects.select_related("partner").filter(origin_job_id=job_id).first()
-    if forwarded is None or forwarded.remote_state in FINISHED_REMOTE:
+    if forwarded is None or forwarded.remote_state in FINISHED_REMOTE_STATES:
         return False
     try:
         forwarded_job_cancel(forwarded=forwarded)

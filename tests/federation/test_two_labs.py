@@ -112,18 +112,23 @@ add("Resin-1")
 """
 
 
-@pytest.fixture
-def labs(tmp_path):
-    lab_a, lab_b = Lab("Lab A", tmp_path), Lab("Lab B", tmp_path)
+def bootstrap(*labs: Lab) -> None:
+    """Install every lab's database and identity, side by side."""
     setups = [
         subprocess.Popen(
             lab.command("bootstrap"), cwd=ROOT, env=lab.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
-        for lab in (lab_a, lab_b)
+        for lab in labs
     ]
-    for lab, setup in zip((lab_a, lab_b), setups, strict=True):
+    for lab, setup in zip(labs, setups, strict=True):
         output, _ = setup.communicate(timeout=120)
         assert setup.returncode == 0, f"{lab.name} bootstrap failed:\n{output.decode()}"
+
+
+@pytest.fixture
+def labs(tmp_path):
+    lab_a, lab_b = Lab("Lab A", tmp_path), Lab("Lab B", tmp_path)
+    bootstrap(lab_a, lab_b)
     try:
         for lab in (lab_a, lab_b):
             lab.start()

@@ -18,7 +18,7 @@ import time
 import pytest
 import requests
 
-from tests.federation.test_two_labs import ROOT, Api, Lab, free_port
+from tests.federation.test_two_labs import ROOT, Api, Lab, bootstrap, free_port
 
 PRINT_SECONDS = 300  # simulated; 15 s at --sim-speed 20
 
@@ -161,15 +161,7 @@ def shell(lab: Lab, code: str) -> dict:
 @pytest.fixture
 def printing_labs(tmp_path):
     lab_a, lab_b = Lab("Lab A", tmp_path), RuntimeLab("Lab B", tmp_path, printers=2)
-    setups = [
-        subprocess.Popen(
-            lab.command("bootstrap"), cwd=ROOT, env=lab.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        )
-        for lab in (lab_a, lab_b)
-    ]
-    for lab, setup in zip((lab_a, lab_b), setups, strict=True):
-        output, _ = setup.communicate(timeout=120)
-        assert setup.returncode == 0, f"{lab.name} bootstrap failed:\n{output.decode()}"
+    bootstrap(lab_a, lab_b)
     try:
         yield lab_a, lab_b
     finally:
