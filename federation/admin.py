@@ -30,6 +30,7 @@ from federation.services.connections import (
 )
 from federation.services.events import event_deliver
 from federation.services.jobs import forwarded_job_cancel, incoming_job_accept, incoming_job_reject
+from mes.outgoing import OutgoingURLRefused, check_outgoing_url
 
 DECISIONS = [("", "No decision (save settings only)"), ("approve", "Approve"), ("reject", "Reject")]
 
@@ -236,6 +237,14 @@ class ConnectForm(forms.Form):
     code = forms.CharField(label="Invitation code", max_length=200)
     scopes = forms.MultipleChoiceField(choices=SCOPES, widget=forms.CheckboxSelectMultiple)
     message = forms.CharField(widget=forms.Textarea, required=False, help_text="Shown to their staff.")
+
+    def clean_base_url(self) -> str:
+        value = self.cleaned_data["base_url"]
+        try:
+            check_outgoing_url(value)
+        except OutgoingURLRefused as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return value
 
 
 class InvitationForm(forms.ModelForm):

@@ -8,10 +8,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 import requests
+import urllib3
 from django.conf import settings
 
 from federation.identity import current_signing_key, public_key_from_text, split_key_id
 from federation.signing import sign_prepared_request
+from mes.outgoing import OutgoingURLRefused, check_outgoing_url, describe_connection_error
 
 WELL_KNOWN_PATH = "/.well-known/lab-mes"
 MAX_DOCUMENT_BYTES = 64 * 1024
@@ -22,12 +24,17 @@ class FederationError(Exception):
 
 
 def check_url(url: str, *, what: str) -> str:
-    """Only http(s) URLs, and plain http only when FEDERATION_ALLOW_HTTP (development)."""
+    """Only http(s) URLs, plain http only when FEDERATION_ALLOW_HTTP (development), and only hosts
+    that resolve to addresses we may call (public ones or OUTGOING_ALLOWED_NETWORKS)."""
     parsed = urlparse(url)
     if parsed.scheme not in {"http", "https"} or not parsed.hostname:
         raise FederationError(f"{what} must be an http(s) URL, got {url!r}")
     if parsed.scheme == "http" and not settings.FEDERATION_ALLOW_HTTP:
         raise FederationError(f"{what} must use https (FEDERATION_ALLOW_HTTP is off): {url!r}")
+    try:
+        check_outgoing_url(url)
+    except OutgoingURLRefused as exc:
+        raise FederationError(f"{what} {url} is refused: {exc}") from exc
     return url
 
 
@@ -67,8 +74,8 @@ def fetch_well_known(url: str) -> dict:
             url, timeout=settings.FEDERATION_HTTP_TIMEOUT, allow_redirects=False, stream=True
         )
         content = response.raw.read(MAX_DOCUMENT_BYTES + 1, decode_content=True)
-    except requests.RequestException as exc:
-        raise FederationError(f"could not reach {url}: {exc}") from exc
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+        raise FederationError(f"could not reach {url}: {describe_connection_error(exc)}") from exc
     if response.status_code != 200:
         raise FederationError(f"{url} answered HTTP {response.status_code}")
     if len(content) > MAX_DOCUMENT_BYTES:
@@ -109,7 +116,7 @@ def signed_request(
                 prepared, timeout=timeout or settings.FEDERATION_HTTP_TIMEOUT, allow_redirects=False
             )
     except requests.RequestException as exc:
-        raise FederationError(f"could not reach {url}: {exc}") from exc
+        raise FederationError(f"could not reach {url}: {describe_connection_error(exc)}") from exc
 
 
 def response_reason(response: requests.Response) -> str:

@@ -90,6 +90,21 @@ def positive_number(env: environ.Env, name: str, *, default: float) -> float:
     return value
 
 
+def networks(env: environ.Env, name: str) -> list[str]:
+    """Comma-separated CIDRs (``10.0.0.0/8,127.0.0.0/8``); a typo stops the process naming the entry."""
+    from mes.outgoing import parse_networks
+
+    raw = _raw(env, name)
+    if raw is None:
+        return []
+    entries = [entry.strip() for entry in raw.split(",") if entry.strip()]
+    try:
+        parse_networks(entries)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}") from None
+    return entries
+
+
 def database_config(url: str | None, *, default_sqlite_path: Path) -> dict:
     """Return a Django DATABASES entry for DATABASE_URL, or the embedded SQLite database."""
     if not url:

@@ -208,6 +208,10 @@ OPCUA_BACKOFF_MAX = config.positive_number(env, "OPCUA_BACKOFF_MAX", default=60.
 OPCUA_POLL_INTERVAL = config.positive_number(env, "OPCUA_POLL_INTERVAL", default=0.5)
 OPCUA_TIMEOUT = config.positive_number(env, "OPCUA_TIMEOUT", default=4.0)
 
+# Outgoing requests to URLs chosen by others (partner labs, webhooks) may reach only public addresses,
+# plus these networks (comma-separated CIDRs, e.g. 10.20.0.0/16 for partners on the campus network).
+OUTGOING_ALLOWED_NETWORKS = config.networks(env, "OUTGOING_ALLOWED_NETWORKS")
+
 # Jobs
 JOBS_MAX_UPLOAD_BYTES = config.whole_number(
     env, "JOBS_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024, minimum=1

@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from federation.models import SCOPE_NAMES, FederationEvent, ForwardedJob, IncomingJob, Invitation, Partner
 from machines.models import MachineConfig
+from mes.outgoing import OutgoingURLRefused, check_outgoing_url
 
 
 class PartnerSerializer(serializers.ModelSerializer):
@@ -82,6 +83,13 @@ class PartnerConnectSerializer(serializers.Serializer):
     code = serializers.CharField(max_length=200, allow_blank=True, help_text="Their invitation code.")
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=SCOPE_NAMES), allow_empty=False)
     message = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+    def validate_base_url(self, value: str) -> str:
+        try:
+            check_outgoing_url(value)
+        except OutgoingURLRefused as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+        return value
 
 
 class InvitationSerializer(serializers.ModelSerializer):

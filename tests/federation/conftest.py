@@ -23,6 +23,8 @@ def _federation_settings(settings, tmp_path):
     settings.FEDERATION_BASE_URL = ""
     settings.FEDERATION_ALLOW_HTTP = True
     settings.FEDERATION_DISCOVERABLE = False
+    # Partner labs in these tests listen on this machine.
+    settings.OUTGOING_ALLOWED_NETWORKS = ["127.0.0.0/8"]
 
 
 class RemoteLab:

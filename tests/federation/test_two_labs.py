@@ -46,6 +46,7 @@ class Lab:
             "DEBUG": "true",
             "FEDERATION_BASE_URL": self.url,
             "FEDERATION_HTTP_TIMEOUT": "10",
+            "OUTGOING_ALLOWED_NETWORKS": "127.0.0.0/8",
             "LOG_LEVEL": "WARNING",
         }
         self.server: subprocess.Popen | None = None
