@@ -5,6 +5,8 @@ WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./
 COPY mes ./mes
 COPY machines ./machines
+COPY drivers ./drivers
+COPY simulator ./simulator
 COPY plugins ./plugins
 COPY jobs ./jobs
 COPY federation ./federation

@@ -36,7 +36,7 @@ def main() -> int:
     import machines.registry
     import machines.services
     from mes.services import api_token_create
-    from plugins.management.commands.simulate_fleet import register_fleet
+    from simulator.management.commands.simulate_fleet import register_fleet
 
     began = time.monotonic()
     # Every machine_create marks the registry dirty and the next get_registry() reloads every machine,

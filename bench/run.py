@@ -141,7 +141,7 @@ def install(run: Run) -> tuple[str, str]:
         [
             PYTHON,
             "-m",
-            "plugins.builtin.simulator",
+            "simulator",
             "--count",
             str(args.count),
             "--port",

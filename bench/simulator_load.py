@@ -1,6 +1,6 @@
 """CPU cost of the printer simulator: N printers polled at a fixed total rate.
 
-Starts ``python -m plugins.builtin.simulator`` as its own process, polls every printer's status
+Starts ``python -m simulator`` as its own process, polls every printer's status
 endpoint (each personality's own) round-robin at ``--rate`` requests/s for ``--seconds``, and prints
 the simulator process's CPU use from /proc (user + system time over the window).
 
@@ -125,7 +125,7 @@ def main() -> int:
         [
             sys.executable,
             "-m",
-            "plugins.builtin.simulator",
+            "simulator",
             "--count",
             str(args.count),
             "--personality",

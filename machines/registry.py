@@ -33,7 +33,7 @@ from plugins.base import MachineDriverMixin
 from plugins.discovery import PluginError
 from plugins.generation import generation_current
 from plugins.registry import PluginRegistry, get_plugin_registry
-from plugins.signals import registry_changed
+from plugins.signals import plugin_errors_requested, registry_changed
 
 logger = logging.getLogger(__name__)
 
@@ -511,5 +511,14 @@ def _on_registry_changed(sender: Any, **kwargs: Any) -> None:
         registry.mark_dirty()
 
 
+def _on_plugin_errors_requested(sender: Any, **kwargs: Any) -> None:
+    # Reading the registry reloads it (re-checking every plugin's types and drivers) when anything
+    # changed; ``_collect`` reports its findings to the plugin registry.
+    get_registry()
+
+
 def connect_signals() -> None:
     registry_changed.connect(_on_registry_changed, dispatch_uid="machines.registry.mark_dirty")
+    plugin_errors_requested.connect(
+        _on_plugin_errors_requested, dispatch_uid="machines.registry.report_plugin_errors"
+    )

@@ -44,6 +44,8 @@ INSTALLED_APPS = [
     "mes.apps.MesConfig",
     "plugins.apps.PluginsConfig",
     "machines.apps.MachinesConfig",
+    "drivers.apps.DriversConfig",
+    "simulator.apps.SimulatorConfig",
     "jobs.apps.JobsConfig",
     "federation.apps.FederationConfig",
     "opcua.apps.OpcuaConfig",
@@ -186,6 +188,9 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# Built-in plugins: modules declaring ``MES_PLUGINS``, discovered like entry-point plugins but active by
+# default. The plugin framework knows no plugin by name; this list is the project's choice.
+MES_BUILTIN_PLUGINS = ["drivers"]
 MES_SITE_NAME = env.str("MES_SITE_NAME", default="Lab MES")
 # Which part of Lab MES this process is; set by `manage.py up` and docker compose. Only "standalone"
 # (a single process: tests, the shell) and "poller" processes talk to machines and run their hooks.

@@ -123,11 +123,8 @@ class PluginConfigAdmin(admin.ModelAdmin):
         return False  # rows are created by discovery
 
     def changelist_view(self, request, extra_context=None):
-        from machines.registry import get_registry  # refresh: driver errors are found by the machine registry
-
-        get_registry()
         registry = get_plugin_registry()
-        registry.ensure_settings_current()  # reports invalid stored or missing required settings
+        registry.refresh_errors()  # driver checks and settings problems, current before they are shown
         errors = [f"{e.plugin}: {e.reason}" for e in registry.errors if e.plugin not in registry.plugins]
         for error in errors:
             self.message_user(request, f"Plugin not loaded — {error}", messages.ERROR)

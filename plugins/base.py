@@ -5,12 +5,9 @@ Everything documented in docs/plugins.md is public; anything else in this packag
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from plugins.setting_defs import SettingDefinition, build_definitions
-
-if TYPE_CHECKING:
-    from machines.machine_types.base import BaseDriver, BaseMachineType
 
 # Attributes every plugin class must set to a non-empty string.
 REQUIRED_PLUGIN_ATTRIBUTES = ("SLUG", "NAME", "VERSION", "AUTHOR", "DESCRIPTION", "MES_VERSION")
@@ -77,10 +74,12 @@ class MachineDriverMixin:
 
     MIXIN_NAME = "machine"
 
-    def get_machine_types(self) -> list[type[BaseMachineType]]:
+    # The classes are checked by the machine registry (``machines.registry``), which sits above this
+    # framework: they are typed as plain classes here so that the framework imports no app.
+    def get_machine_types(self) -> list[type]:
         """Machine type classes this plugin adds (most plugins add none and only provide drivers)."""
         return []
 
-    def get_machine_drivers(self) -> list[type[BaseDriver]]:
+    def get_machine_drivers(self) -> list[type]:
         """Driver classes this plugin provides; each extends the base driver of its machine type."""
         return []

@@ -1,4 +1,9 @@
-"""Find plugin classes: built-ins under ``plugins/builtin/`` and entry points in group ``mes.plugins``.
+"""Find plugin classes: the built-in list ``settings.MES_BUILTIN_PLUGINS`` and entry points in group
+``mes.plugins``.
+
+The framework knows no plugin by name: the project's settings list the built-in plugin modules (e.g. the
+``drivers`` app), each declaring ``MES_PLUGINS = [PluginClass, ...]``, and third-party packages register
+an entry point. Both are loaded the same way; built-ins are only active by default.
 
 Discovery only imports code; it never touches the database. Anything wrong with a plugin becomes a
 ``PluginError`` naming the plugin and the reason; discovery itself never raises.
@@ -9,15 +14,14 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import logging
-import pkgutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
 import mes
-from plugins import builtin
 from plugins.base import REQUIRED_PLUGIN_ATTRIBUTES, MesPlugin
 
 logger = logging.getLogger(__name__)
@@ -57,19 +61,33 @@ class DiscoveryResult:
     errors: list[PluginError] = field(default_factory=list)
 
 
+def builtin_modules() -> list[str]:
+    """Dotted names of the built-in plugin modules (``settings.MES_BUILTIN_PLUGINS``)."""
+    modules = getattr(settings, "MES_BUILTIN_PLUGINS", [])
+    if isinstance(modules, str) or not all(isinstance(name, str) for name in modules):
+        raise ValueError(f"MES_BUILTIN_PLUGINS must be a list of module names, not {modules!r}")
+    return list(modules)
+
+
 def builtin_candidates() -> Iterable[tuple[str, object | None, str | None]]:
-    """(source, plugin class or None, import error) for every class listed by a built-in package."""
-    for module_info in pkgutil.iter_modules(builtin.__path__, prefix=f"{builtin.__name__}."):
-        source = f"builtin:{module_info.name}"
+    """(source, plugin class or None, import error) for every class a built-in module lists."""
+    for name in builtin_modules():
+        source = f"builtin:{name}"
         try:
-            module = importlib.import_module(module_info.name)
+            # MES_PLUGINS may be resolved lazily (drivers/__init__.py), so reading it can import too.
+            plugin_classes = getattr(importlib.import_module(name), "MES_PLUGINS", None)
         except Exception as exc:
-            logger.exception("Built-in plugin package %s failed to import", module_info.name)
+            logger.exception("Built-in plugin module %s failed to import", name)
             yield source, None, f"import failed: {exc!r}"
             continue
-        if not hasattr(module, "MES_PLUGINS"):
-            continue  # not a plugin package (e.g. a simulator used by tests)
-        for plugin_class in module.MES_PLUGINS:
+        if not isinstance(plugin_classes, list | tuple):
+            yield (
+                source,
+                None,
+                f"a built-in plugin module must declare MES_PLUGINS = [...], not {plugin_classes!r}",
+            )
+            continue
+        for plugin_class in plugin_classes:
             yield source, plugin_class, None
 
 

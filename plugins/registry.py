@@ -20,6 +20,7 @@ from plugins.discovery import DiscoveredPlugin, PluginError, discover
 from plugins.generation import generation_current
 from plugins.models import PluginConfig, PluginSetting
 from plugins.setting_defs import SettingDefinition, typed_values
+from plugins.signals import plugin_errors_requested
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,12 @@ class PluginRegistry:
 
     def set_provided_errors(self, source: str, errors: list[PluginError]) -> None:
         self.provided_errors[source] = list(errors)
+
+    def refresh_errors(self) -> None:
+        """Bring every provided error up to date: ask the registries built from plugins to re-check
+        (``plugin_errors_requested``) and reload plugin settings (invalid stored or missing values)."""
+        plugin_errors_requested.send(sender=type(self), registry=self)
+        self.ensure_settings_current()
 
     @property
     def errors(self) -> list[PluginError]:

@@ -22,6 +22,7 @@ from machines.api.serializers import (
 from machines.registry import MachineRegistry, get_registry
 from machines.selectors import machine_list, machine_live_states
 from mes.api.permissions import IsStaffOrReadOnly, TokenHasScope
+from plugins.registry import get_plugin_registry
 
 UUID_PATTERN = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 PERMISSIONS = [IsAuthenticated, TokenHasScope, IsStaffOrReadOnly]
@@ -208,8 +209,6 @@ class RegistryStatusView(APIView):
 
     @extend_schema(responses=RegistryStatusSerializer)
     def get(self, request):
-        from plugins.registry import get_plugin_registry
-
         registry = get_registry()
         body = registry.status()
         body["errors"] = [e.as_dict() for e in get_plugin_registry().errors]

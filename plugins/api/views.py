@@ -37,12 +37,8 @@ def plugin_dict(registry: PluginRegistry, slug: str, config: PluginConfig | None
 
 
 def _fresh_registry() -> PluginRegistry:
-    # Reading the machine registry first makes it reload (and re-check drivers) if anything changed.
-    from machines.registry import get_registry  # the machine registry reports driver errors per plugin
-
-    get_registry()
     registry = get_plugin_registry()
-    registry.ensure_settings_current()  # reports invalid stored or missing required plugin settings
+    registry.refresh_errors()  # driver checks and settings problems, current before they are shown
     return registry
 
 

@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from drivers import MoonrakerClient, OctoPrintClient, PrinterClient, PrusaLinkClient
 from machines.machine_types.printer_state import ACTIVE_STATUSES, PrinterState, PrinterStatus
-from plugins.builtin.printers import MoonrakerClient, OctoPrintClient, PrinterClient, PrusaLinkClient
-from plugins.builtin.simulator import ThreadedSimulator
+from simulator import ThreadedSimulator
 
 SIM_SPEED = 20.0
 SIM_COUNT = 300

@@ -18,16 +18,16 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from rest_framework.test import APIClient
 
+from drivers.plugin import ClientPrinterDriver
 from machines.machine_types.printer_3d import Printer3DStatus
 from machines.machine_types.printer_state import PrinterUnauthorized
 from machines.models import MachineConfig
 from machines.registry import get_registry, reset_registry
 from machines.services import machine_create, machine_settings_update
-from plugins.builtin.printers.drivers import ClientPrinterDriver
-from plugins.builtin.simulator import ThreadedSimulator
-from plugins.management.commands.simulate_fleet import machine_name, register_fleet
 from plugins.registry import reset_plugin_registry
 from plugins.services import plugin_deactivate
+from simulator import ThreadedSimulator
+from simulator.management.commands.simulate_fleet import machine_name, register_fleet
 
 from .conftest import SIM_SPEED
 

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from drivers import OctoPrintClient, PrusaLinkClient
 from machines.machine_types.printer_state import (
     PrinterBadResponse,
     PrinterRejected,
@@ -15,7 +16,6 @@ from machines.machine_types.printer_state import (
     PrinterUnauthorized,
     PrinterUnreachable,
 )
-from plugins.builtin.printers import OctoPrintClient, PrusaLinkClient
 
 from .conftest import octoprint_backend, sim_backend
 
@@ -80,7 +80,7 @@ def test_malformed_json_is_a_bad_response_on_that_printer_only(sim, simulator, s
 
 def test_unknown_state_string_is_unknown_with_a_warning_not_a_crash(sim, caplog):
     set_faults(sim, unknown_state="Sparkling")
-    with caplog.at_level(logging.WARNING, logger="plugins.builtin.printers.base"):
+    with caplog.at_level(logging.WARNING, logger="drivers.base"):
         state = sim.client.get_state()
     assert state.status is PrinterStatus.UNKNOWN
     assert state.raw_state == "Sparkling"

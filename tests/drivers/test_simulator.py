@@ -8,12 +8,12 @@ import pytest
 import requests
 from django.core.management import CommandError, call_command
 
+from drivers.moonraker import STATE_MAP as MOONRAKER_MAP
+from drivers.octoprint import STATE_MAP as OCTOPRINT_MAP
+from drivers.prusalink import STATE_MAP as PRUSALINK_MAP
 from machines.machine_types.printer_state import PrinterStatus
-from plugins.builtin.printers.moonraker import STATE_MAP as MOONRAKER_MAP
-from plugins.builtin.printers.octoprint import STATE_MAP as OCTOPRINT_MAP
-from plugins.builtin.printers.prusalink import STATE_MAP as PRUSALINK_MAP
-from plugins.builtin.simulator import moonraker, octoprint, prusalink
-from plugins.builtin.simulator.model import Phase, SimClock, SimConflict, SimPrinter, scan_bytes
+from simulator import moonraker, octoprint, prusalink
+from simulator.model import Phase, SimClock, SimConflict, SimPrinter, scan_bytes
 
 
 def test_duration_comes_from_the_slicer_estimate_then_dwells_then_size():

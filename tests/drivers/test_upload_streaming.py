@@ -25,13 +25,13 @@ FILE_SIZE = 30 * 1024 * 1024
 
 @pytest.fixture(scope="module")
 def simulator_process() -> Iterator[str]:
-    """``python -m plugins.builtin.simulator`` with one printer per personality; yields its base URL."""
+    """``python -m simulator`` with one printer per personality; yields its base URL."""
     process = subprocess.Popen(
         [
             sys.executable,
             "-u",
             "-m",
-            "plugins.builtin.simulator",
+            "simulator",
             "--count",
             str(len(PERSONALITY_ORDER)),
             "--personality",

@@ -17,15 +17,15 @@ import pytest
 import requests
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from drivers import OctoPrintClient
 from jobs.models import Job
 from jobs.preflight import JobConstraints
 from jobs.services import BACK, JobSpec, job_submit
 from machines.models import MachineConfig, MachineSetting
 from machines.registry import get_registry, reset_registry
 from mes import engine
-from plugins.builtin.printers import OctoPrintClient
-from plugins.builtin.simulator import ThreadedSimulator
 from plugins.registry import reset_plugin_registry
+from simulator import ThreadedSimulator
 
 SIM_SPEED = 20.0  # simulated seconds per real second
 SIM_COUNT = 120

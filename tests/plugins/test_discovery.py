@@ -106,14 +106,25 @@ def test_every_broken_plugin_becomes_an_error_naming_it(monkeypatch):
     assert {"dummy", "folder-labels"} <= {p.slug for p in result.plugins}
 
 
-def test_builtin_package_that_fails_to_import_is_an_error(monkeypatch, tmp_path):
+def test_builtin_package_that_fails_to_import_is_an_error(monkeypatch, settings, tmp_path):
     package = tmp_path / "brokenbuiltin"
     package.mkdir()
     (package / "__init__.py").write_text("import not_installed_anywhere\n")
-    monkeypatch.setattr(discovery.builtin, "__path__", [*discovery.builtin.__path__, str(tmp_path)])
+    monkeypatch.syspath_prepend(str(tmp_path))
+    settings.MES_BUILTIN_PLUGINS = [*settings.MES_BUILTIN_PLUGINS, "brokenbuiltin"]
     result = discover(entry_points=False)
     errors = by_plugin(result.errors)
-    assert errors["builtin:plugins.builtin.brokenbuiltin"].startswith("import failed: ModuleNotFoundError(")
+    assert errors["builtin:brokenbuiltin"].startswith("import failed: ModuleNotFoundError(")
+    # the other built-ins still load
+    assert "printer-drivers" in {p.slug for p in result.plugins}
+
+
+def test_builtin_module_without_plugin_list_is_an_error(monkeypatch, settings, tmp_path):
+    (tmp_path / "listless.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    settings.MES_BUILTIN_PLUGINS = ["listless"]
+    errors = by_plugin(discover(entry_points=False).errors)
+    assert errors["builtin:listless"] == "a built-in plugin module must declare MES_PLUGINS = [...], not None"
 
 
 def test_broken_drivers_and_types_are_registry_errors_not_crashes(db, fresh_registries):

@@ -18,8 +18,11 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from plugins.builtin.simulator.cli import add_arguments, check_arguments, serve
-from plugins.builtin.simulator.server import CHOICES, api_key_for, personality_for
+from machines.models import MachineConfig
+from machines.registry import get_registry
+from machines.services import machine_create, machine_update
+from simulator.cli import add_arguments, check_arguments, serve
+from simulator.server import CHOICES, api_key_for, personality_for
 
 MACHINE_TYPE = "printer-3d"
 # What every simulated printer takes: its sample part is PLA, and 220 x 220 x 250 mm is a common bed.
@@ -33,10 +36,6 @@ def machine_name(index: int) -> str:
 
 def register_fleet(*, count: int, personality: str, base_url: str) -> tuple[int, int]:
     """Create or update ``sim-<nnn>`` machines pointing at the simulator; returns (created, updated)."""
-    from machines.models import MachineConfig
-    from machines.registry import get_registry
-    from machines.services import machine_create, machine_update
-
     registry = get_registry()
     wanted = {personality_for(personality, n) for n in range(1, count + 1)}
     problems = [

@@ -1,7 +1,9 @@
-"""Pure-Python clients for the printer APIs Lab MES speaks (no Django imports).
+"""The built-in printer drivers: pure-Python clients for the printer APIs Lab MES speaks (no Django
+imports) and the ``printer-drivers`` plugin wrapping one client per machine (``plugin.py``).
 
-Driver plugins wrap one client per machine (``drivers.py``); see docs/drivers.md for settings, limits
-and state maps. ``MES_PLUGINS`` is resolved lazily so that importing the clients needs no Django.
+Listed in ``settings.MES_BUILTIN_PLUGINS``, so plugin discovery finds ``MES_PLUGINS`` here like any
+third-party plugin's entry point; see docs/drivers.md for settings, limits and state maps.
+``MES_PLUGINS`` is resolved lazily so that importing the clients needs no Django.
 """
 
 from .base import PrinterClient
@@ -28,7 +30,7 @@ def client_for(kind: str, base_url: str, **settings) -> PrinterClient:
 def __getattr__(name: str):
     # Plugin discovery reads MES_PLUGINS once Django is ready; the drivers import the machines app.
     if name == "MES_PLUGINS":
-        from .drivers import PrinterDriversPlugin
+        from .plugin import PrinterDriversPlugin
 
         return [PrinterDriversPlugin]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

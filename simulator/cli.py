@@ -1,4 +1,4 @@
-"""Serve a simulated fleet from the command line (``python -m plugins.builtin.simulator``).
+"""Serve a simulated fleet from the command line (``python -m simulator``).
 
 ``manage.py simulate_fleet`` uses the same ``serve()``; this entry needs no Django, so benchmarks
 can run the simulator as a bare subprocess.
@@ -92,7 +92,7 @@ async def serve(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m plugins.builtin.simulator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__)
     add_arguments(parser)
     args = parser.parse_args(argv)
     problem = check_arguments(args.count, args.speed, args.port)
