@@ -16,8 +16,18 @@ def max_upload_bytes() -> int:
     return int(settings.JOBS_MAX_UPLOAD_BYTES)
 
 
+def binary_size(size: int) -> str:
+    """``200 MiB``, ``1.5 GiB``, ``2 KiB``: limits are set in powers of two, so say them that way."""
+    value, unit = float(size), "bytes"
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            break
+        value /= 1024
+    return f"{round(value, 1):g} {unit}"
+
+
 def too_large_message(limit: int) -> str:
-    return f"the file is larger than the upload limit of {limit / 1_000_000:g} MB"
+    return f"the file is larger than the upload limit of {binary_size(limit)}"
 
 
 class HashingUploadHandler(TemporaryFileUploadHandler):

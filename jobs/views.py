@@ -27,7 +27,7 @@ from jobs.forms import JobSubmitForm
 from jobs.remote import remote_runs
 from jobs.services.bed import machine_bed_clear
 from jobs.states import ACTIVE_STATES, QUEUE_STATES, JobState
-from jobs.uploads import install_upload_handler, max_upload_bytes
+from jobs.uploads import binary_size, install_upload_handler, max_upload_bytes
 from machines.models import MachineConfig
 
 # The page shows at most this many waiting jobs (staff see the whole farm's queue).
@@ -150,7 +150,7 @@ def _render_submit(request: HttpRequest, form: JobSubmitForm, *, reasons=(), err
         "form": form,
         "reasons": list(reasons),
         "error": error,
-        "max_upload_mb": max_upload_bytes() / 1_000_000,
+        "max_upload": binary_size(max_upload_bytes()),
     }
     return render(request, "jobs/submit.html", context, status=status)
 

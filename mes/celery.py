@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.signals import setup_logging
 from django.conf import settings
 
 from mes.config import exit_on_configuration_error
@@ -24,3 +25,11 @@ def install_periodic_tasks(sender: Celery, **kwargs) -> None:
     from mes.engine import schedule
 
     sender.conf.beat_schedule = schedule().celery_beat_schedule()
+
+
+@setup_logging.connect
+def use_django_logging(**kwargs) -> None:
+    """Worker and beat log through Django's LOGGING (its filters and levels) instead of Celery's own."""
+    from logging.config import dictConfig
+
+    dictConfig(settings.LOGGING)

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our static files: docs work offline
     "django_q",
     "mes.apps.MesConfig",
     "plugins.apps.PluginsConfig",
@@ -150,6 +151,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Task engine: django-q2 on the ORM broker (embedded) or Celery on Redis (scale-out).
@@ -179,13 +183,22 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": config.whole_number(env, "CELERY_VISIBILITY_TIMEOUT", default=600, minimum=1)
 }
 
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # Periodic housekeeping (sweeps every few seconds) logs at DEBUG: LOG_LEVEL=DEBUG shows it.
+    "filters": {"periodic_chatter": {"()": "mes.logfilters.PeriodicTaskChatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["periodic_chatter"]}
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # django-q2 adds a handler of its own unless its logger has one: give it ours.
+        "django-q": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+    },
 }
 
 # Built-in plugins: modules declaring ``MES_PLUGINS``, discovered like entry-point plugins but active by

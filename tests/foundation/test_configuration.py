@@ -162,12 +162,13 @@ def test_embedded_database_uses_wal(tmp_path):
 
 
 @pytest.mark.django_db
-def test_bootstrap_prints_the_admin_login_once_then_who_to_log_in_as():
+def test_bootstrap_prints_the_admin_login_once_then_who_to_log_in_as(settings, tmp_path):
     from io import StringIO
 
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
+    settings.VAR_DIR = tmp_path  # never the developer's var/admin-password
     first = StringIO()
     call_command("bootstrap", stdout=first)
     password = first.getvalue().split("password: ")[1].split()[0]
@@ -176,4 +177,31 @@ def test_bootstrap_prints_the_admin_login_once_then_who_to_log_in_as():
     call_command("bootstrap", stdout=again)
     assert password not in again.getvalue()
     assert "Admin login: admin (password unchanged; forgotten?" in again.getvalue()
-    assert "manage.py changepassword admin" in again.getvalue()
+    assert "manage.py bootstrap --reset-admin" in again.getvalue()
+
+
+@pytest.mark.django_db
+def test_the_admin_password_is_kept_in_a_file_only_the_owner_can_read_and_can_be_reset(settings, tmp_path):
+    from io import StringIO
+
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    settings.VAR_DIR = tmp_path
+    first = StringIO()
+    call_command("bootstrap", stdout=first)
+    kept = tmp_path / "admin-password"
+    assert f"also kept in {kept}" in first.getvalue()
+    assert kept.stat().st_mode & 0o777 == 0o600
+    password = kept.read_text().split("password: ")[1].strip()
+    assert get_user_model().objects.get(username="admin").check_password(password)
+
+    kept.chmod(0o644)  # someone loosened it: the reset makes it owner-only again
+    reset = StringIO()
+    call_command("bootstrap", "--reset-admin", stdout=reset)
+    new_password = kept.read_text().split("password: ")[1].strip()
+    assert new_password != password and new_password in reset.getvalue()
+    assert kept.stat().st_mode & 0o777 == 0o600
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.check_password(new_password) and not admin.check_password(password)
+    assert admin.is_superuser and admin.is_staff

@@ -100,7 +100,7 @@ def test_a_file_over_the_limit_is_stopped_with_413(login, student, printer, sett
     settings.JOBS_MAX_UPLOAD_BYTES = 2000
     response = _post(login(student), gcode() + b"; padding\n" * 400)
     assert response.status_code == 413
-    assert "larger than the upload limit of 0.002 MB" in response.content.decode()
+    assert "larger than the upload limit of 2 KiB" in response.content.decode()
     assert Job.objects.count() == 0 and _stored_files(settings) == []
 
 
@@ -113,3 +113,9 @@ def test_students_choose_no_queue_place_or_priority(login, student, printer):
     first, second = Job.objects.order_by("position")
     assert (first.original_name, second.original_name) == ("a.gcode", "b.gcode")
     assert second.priority == 0
+
+
+def test_the_form_states_the_limit_in_binary_units(login, student, settings):
+    settings.JOBS_MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+    page = login(student).get("/jobs/submit/").content.decode()
+    assert "Files up to 200 MiB." in page

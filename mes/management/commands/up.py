@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import os
 import sys
+import threading
 import time
 
 import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from mes.console import UpState, status_block
 from mes.supervisor import AlreadyRunning, ChildSpec, SingleInstanceLock, Supervisor
 
 
@@ -26,10 +29,9 @@ def child_specs(
         )
     ]  # fmt: skip
     if settings.TASK_ENGINE == "celery":
-        specs.append(
-            ChildSpec("worker", [python, "-m", "celery", "-A", "mes", "worker", "--loglevel", "INFO"])
-        )
-        specs.append(ChildSpec("beat", [python, "-m", "celery", "-A", "mes", "beat", "--loglevel", "INFO"]))
+        # Celery logs through Django's LOGGING (mes.celery), which keeps periodic chatter at DEBUG.
+        specs.append(ChildSpec("worker", [python, "-m", "celery", "-A", "mes", "worker"]))
+        specs.append(ChildSpec("beat", [python, "-m", "celery", "-A", "mes", "beat"]))
     else:
         specs.append(ChildSpec("worker", [python, "manage.py", "qcluster"]))
         specs.append(ChildSpec("beat", [python, "manage.py", "mes_beat"]))
@@ -63,10 +65,25 @@ class Command(BaseCommand):
         )
         parser.add_argument("--sim-port", type=int, default=8765)
         parser.add_argument("--sim-speed", type=float, default=1.0, help="simulated seconds per real second")
+        parser.add_argument(
+            "--status", action="store_true", help="print the status block of the running Lab MES and exit"
+        )
 
     def handle(self, *args, **options):
+        if options["status"]:
+            self._print_status()
+            return
         bind = options["bind"]
         base_url = f"http://{bind.replace('0.0.0.0', '127.0.0.1')}"
+        interactive = sys.stdin is not None and sys.stdin.isatty()
+        hint = "Press Enter to show this again, Ctrl-C to stop." if interactive else "Press Ctrl-C to stop."
+
+        def show_status() -> None:
+            self.stdout.write(
+                "\n"
+                + self.style.SUCCESS(status_block(base_url=base_url, simulate=options["simulate"]))
+                + hint
+            )
 
         def announce() -> None:
             for _ in range(300):
@@ -75,18 +92,10 @@ class Command(BaseCommand):
                 except requests.RequestException:
                     time.sleep(0.2)
                     continue
-                self.stdout.write(
-                    self.style.SUCCESS("\nLab MES is running. Open:\n")
-                    + f"    Admin      {base_url}/admin/\n"
-                    + f"    API docs   {base_url}/api/docs/\n"
-                    + f"    Health     {base_url}/api/health/\n"
-                    + (
-                        f"    Fleet      {base_url}/fleet/  ({options['simulate']} simulated printers)\n"
-                        if options["simulate"]
-                        else ""
-                    )
-                    + "Press Ctrl-C to stop.\n"
-                )
+                UpState(base_url=base_url, simulate=options["simulate"], pid=os.getpid()).save()
+                show_status()
+                if interactive:
+                    threading.Thread(target=self._status_on_enter, args=(show_status,), daemon=True).start()
                 return
 
         supervisor = Supervisor(
@@ -105,4 +114,20 @@ class Command(BaseCommand):
         try:
             supervisor.run()
         except AlreadyRunning as exc:
-            raise CommandError(str(exc)) from exc
+            raise CommandError(f"{exc}; its status: manage.py up --status") from exc
+
+    @staticmethod
+    def _status_on_enter(show_status) -> None:
+        """Print the status block again whenever Enter is pressed (stdin is a terminal)."""
+        for _line in sys.stdin:
+            show_status()
+
+    def _print_status(self) -> None:
+        state = UpState.load()
+        if state is None:
+            raise CommandError("Lab MES is not running here (start it with make run or manage.py up)")
+        try:
+            requests.get(f"{state.base_url}/api/health/", timeout=2)
+        except requests.RequestException as exc:
+            raise CommandError(f"Lab MES does not answer at {state.base_url} (pid {state.pid})") from exc
+        self.stdout.write(status_block(base_url=state.base_url, simulate=state.simulate), ending="")
