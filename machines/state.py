@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core.cache import cache
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 
 from machines.models import MachineState
 from mes.cachelock import cache_lock_acquire, cache_lock_release
@@ -204,11 +204,18 @@ def _should_persist(raw: dict, *, significant: bool, telemetry: bool, seen: bool
 
 
 def update_state(
-    machine_id: Any, mutate: Callable[[dict], None], *, default_status: int | None, seen: bool = False
+    machine_id: Any,
+    mutate: Callable[[dict], None],
+    *,
+    default_status: int | None,
+    seen: bool = False,
+    on_status_change: Callable[[int | None, int | None], None] | None = None,
 ) -> tuple[LiveState, LiveState]:
     """Apply ``mutate`` to the machine's raw state atomically; return (old, new).
 
-    ``seen`` marks that the machine answered just now (sets ``last_seen``).
+    ``seen`` marks that the machine answered just now (sets ``last_seen``). ``on_status_change(old,
+    new)`` runs when the status code changed, in the database transaction that persists the new state
+    (it writes the domain event, so the event exists exactly when the stored status does).
     """
     machine_id = str(machine_id)
     key = STATE_KEY.format(machine_id)
@@ -234,29 +241,42 @@ def update_state(
             raw[_TELEMETRY_DIRTY] = True  # written with the next significant change or when due
         cache.set(key, raw, timeout=None)
     if persist:
-        _persist(machine_id, raw)
+        status_changed = on_status_change is not None and old.get("status") != raw.get("status")
+        _persist(
+            machine_id,
+            raw,
+            announce=(lambda: on_status_change(old.get("status"), raw.get("status")))
+            if status_changed
+            else None,
+        )
     return LiveState.from_raw(old, source=source), LiveState.from_raw(raw, source="cache")
 
 
-def _persist(machine_id: str, raw: dict) -> None:
+def _persist(machine_id: str, raw: dict, *, announce: Callable[[], None] | None = None) -> bool:
+    """Write the state row (and, in the same transaction, what ``announce`` writes)."""
     last_seen = raw.get("last_seen")
     try:
-        MachineState.objects.update_or_create(
-            machine_id=machine_id,
-            defaults={
-                "status": raw.get("status"),
-                "status_text": raw.get("status_text", ""),
-                "properties": raw.get("properties") or [],
-                "errors": raw.get("errors") or [],
-                "initialized": bool(raw.get("initialized")),
-                "restart_required": bool(raw.get("restart_required")),
-                "data": raw.get("data") or {},
-                "last_seen": datetime.fromtimestamp(last_seen, tz=UTC) if last_seen else None,
-            },
-        )
+        with transaction.atomic():
+            MachineState.objects.update_or_create(
+                machine_id=machine_id,
+                defaults={
+                    "status": raw.get("status"),
+                    "status_text": raw.get("status_text", ""),
+                    "properties": raw.get("properties") or [],
+                    "errors": raw.get("errors") or [],
+                    "initialized": bool(raw.get("initialized")),
+                    "restart_required": bool(raw.get("restart_required")),
+                    "data": raw.get("data") or {},
+                    "last_seen": datetime.fromtimestamp(last_seen, tz=UTC) if last_seen else None,
+                },
+            )
+            if announce is not None:
+                announce()
     except IntegrityError:
         # The machine was deleted while we were writing its state; nothing to keep.
         logger.info("Machine %s no longer exists; its state was not persisted", machine_id)
+        return False
+    return True
 
 
 def forget_state(machine_id: Any) -> None:

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our static files: docs work offline
     "django_q",
     "mes.apps.MesConfig",
+    "events.apps.EventsConfig",
     "plugins.apps.PluginsConfig",
     "machines.apps.MachinesConfig",
     "drivers.apps.DriversConfig",

@@ -9,7 +9,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from events.types import EventType
 from jobs import signals
+from jobs.domain_events import job_domain_event, job_transition_event, milestones_crossed
 from jobs.exceptions import IllegalTransition, JobPermissionDenied, VersionConflict
 from jobs.models import Job, JobEvent, QueueState
 from jobs.remote import remote_cancel
@@ -142,6 +144,14 @@ def job_transition(
         locked.requested_action = ""
         locked.requested_at = None
     locked.save()
+    job_transition_event(
+        job=locked,
+        from_state=from_state,
+        to_state=to_state,
+        actor=actor,
+        actor_kind=actor_kind,
+        reason=reason,
+    )
     event_record(
         job=locked,
         kind=JobEvent.Kind.TRANSITION,
@@ -259,11 +269,26 @@ def job_request_cancel(*, job: Job | uuid.UUID | str, user=None, reason: str = "
     return job_request_control(job=job, action="cancel", user=user, reason=reason)
 
 
+@transaction.atomic
 def job_progress_set(*, job: Job | uuid.UUID | str, progress: float | None) -> int:
     """Progress from the machine. Touches only ``progress`` and only while a machine holds the job,
-    so it can never overwrite a state another writer set."""
+    so it can never overwrite a state another writer set. Crossing 25/50/75 % writes a
+    ``job.progress`` event (once per milestone: the old value is read under the row lock)."""
     pk = job.pk if isinstance(job, Job) else job
-    return Job.objects.filter(pk=pk, state__in=ACTIVE_STATES).update(progress=progress)
+    current = Job.objects.select_for_update().filter(pk=pk, state__in=ACTIVE_STATES).first()
+    if current is None:
+        return 0
+    crossed = milestones_crossed(current, current.progress, progress)
+    updated = Job.objects.filter(pk=pk, state__in=ACTIVE_STATES).update(progress=progress)
+    current.progress = progress
+    for milestone in crossed:
+        job_domain_event(
+            job=current,
+            event_type=EventType.JOB_PROGRESS,
+            actor_kind=ActorKind.RECONCILER,
+            milestone=milestone,
+        )
+    return updated
 
 
 @transaction.atomic

@@ -24,8 +24,10 @@ from __future__ import annotations
 import logging
 import uuid
 
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 
+from events.types import EventType
+from jobs.domain_events import job_domain_event
 from jobs.exceptions import IllegalTransition
 from jobs.models import Job
 from jobs.selectors import job_for_printer_file
@@ -98,7 +100,19 @@ def _ended(job: Job, machine_id, to_state: str, reason: str) -> bool:
     The flag is written before the job leaves its active state, so the scheduler never sees the
     machine free and the plate unconfirmed at once."""
     machine_bed_flag_set(machine_id=machine_id, required=True)
-    return _move(job, to_state, reason)
+    with transaction.atomic():
+        moved = _move(job, to_state, reason)
+        if moved:
+            job.refresh_from_db()
+            job_domain_event(
+                job=job,
+                event_type=EventType.JOB_AWAITING_BED_CLEAR,
+                actor_kind=ActorKind.RECONCILER,
+                machine_name=MachineConfig.objects.filter(pk=machine_id)
+                .values_list("name", flat=True)
+                .first(),
+            )
+    return moved
 
 
 def _claim_or_record(machine_id, file_name: str) -> str:

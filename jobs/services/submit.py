@@ -12,7 +12,11 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
+from events.services import event_record as domain_event_record
+from events.services import event_record_many
+from events.types import EventType
 from jobs import signals
+from jobs.domain_events import job_payload
 from jobs.exceptions import JobPermissionDenied, JobValidationError
 from jobs.gcode import GcodeReport, NotGcode, file_format_for, inspect_gcode
 from jobs.models import Job, JobEvent
@@ -89,10 +93,23 @@ def job_validate(*, spec: JobSpec, candidates: dict | None = None) -> list[str]:
     return reasons
 
 
+def _record_refusal(*, user, actor_kind: str, name: str, reasons: list[str]) -> None:
+    """The pre-flight refused a file: no job exists, but the refusal is an event (with the reasons)."""
+    authenticated = user is not None and user.is_authenticated
+    domain_event_record(
+        type=EventType.JOB_REFUSED,
+        payload={"file": name, "reasons": reasons[:50]},
+        actor_kind=actor_kind,
+        actor=user.get_username() if authenticated else "",
+        user_id=user.pk if authenticated else None,
+    )
+
+
 def job_submit(*, user, spec: JobSpec, location: Location = BACK, actor_kind: str = ActorKind.USER) -> Job:
     """Validate and add one job; a failed check raises JobValidationError listing every reason."""
     reasons = job_validate(spec=spec)
     if reasons:
+        _record_refusal(user=user, actor_kind=actor_kind, name=spec.file.name or "", reasons=reasons)
         raise JobValidationError("the job was not accepted", reasons=reasons)
     return _add(user=user, specs=[spec], location=location, actor_kind=actor_kind)[0]
 
@@ -112,6 +129,9 @@ def job_submit_batch(
         reasons = job_validate(spec=spec, candidates=candidates)
         results.append({"index": index, "name": spec.file.name, "success": not reasons, "reasons": reasons})
     if any(not r["success"] for r in results):
+        for r in results:
+            if not r["success"]:
+                _record_refusal(user=user, actor_kind=actor_kind, name=r["name"] or "", reasons=r["reasons"])
         raise JobValidationError("the batch was not accepted: no job was added", items=results)
     return _add(user=user, specs=specs, location=location, actor_kind=actor_kind)
 
@@ -208,6 +228,20 @@ def _add_locked(*, user, specs, location, actor_kind, saved: list[str]) -> list[
             )
         )
     JobEvent.objects.bulk_create(events, batch_size=1000)
+    domain_events = []
+    for job in jobs:
+        for event_type in (EventType.JOB_SUBMITTED, EventType.JOB_ACCEPTED):
+            domain_events.append(
+                {
+                    "type": event_type,
+                    "payload": job_payload(job, batch_id=str(batch_id) if batch_id else None),
+                    "actor_kind": actor_kind,
+                    "actor": actor.get_username() if actor else "",
+                    "job_id": job.pk,
+                    "user_id": job.owner_id,
+                }
+            )
+    event_record_many(events=domain_events)
     bump_versions(queue=True)
     if target == JobState.QUEUED:
         transaction.on_commit(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from machines import signals
 from machines.setting_defs import SettingDefinition
 from machines.state import LiveState, read_state, update_state
-from machines.status import MachineStatus
+from machines.status import MachineStatus, describe_status
 
 if TYPE_CHECKING:
     from machines.models import MachineConfig
@@ -128,6 +128,9 @@ class BaseMachineType:
     driver_error_status: ClassVar[MachineStatus | None] = None
     # Statuses in which the machine can take new work (machine_became_idle is sent on entering one).
     idle_statuses: ClassVar[frozenset] = frozenset()
+    # Statuses that mean "not reachable" and "taken out for maintenance" for the event stream.
+    offline_statuses: ClassVar[frozenset] = frozenset()
+    maintenance_statuses: ClassVar[frozenset] = frozenset()
     MACHINE_SETTINGS: ClassVar[dict[str, dict]] = {}
     required_attributes: ClassVar[list[str]] = [
         "SLUG",
@@ -236,9 +239,49 @@ class BaseMachineType:
             for name, value in flags.items():
                 raw[name] = bool(value)
 
-        old, new = update_state(self.id, mutate, default_status=int(self.default_machine_status), seen=seen)
+        old, new = update_state(
+            self.id,
+            mutate,
+            default_status=int(self.default_machine_status),
+            seen=seen,
+            on_status_change=self._record_status_event,
+        )
         self._send_signals(old, new)
         return new
+
+    def status_category(self, code: int | None) -> str:
+        """online, offline, error or maintenance: what the event stream says about a status code."""
+        if code is None or code in {int(s) for s in self.offline_statuses} or code >= 500:
+            return "offline"
+        if code in {int(s) for s in self.maintenance_statuses}:
+            return "maintenance"
+        if code >= 300:
+            return "error"
+        return "online"
+
+    def _record_status_event(self, old_status: int | None, new_status: int | None) -> None:
+        """A machine.online/offline/error/maintenance event when the category changed (not on every
+        heating → printing step), written in the transaction that stores the new status."""
+        before, after = self.status_category(old_status), self.status_category(new_status)
+        if before == after:
+            return
+        from events.services import event_record
+
+        label = describe_status(self.MACHINE_STATUS, new_status)["label"]
+        event_record(
+            type=f"machine.{after}",
+            payload={
+                "name": self.name,
+                "machine_type": self.SLUG,
+                "status": new_status,
+                "status_label": label,
+                "previous_status": old_status,
+                "previous": before,
+                "errors": list(self.state.errors or [])[-3:] if after == "error" else [],
+            },
+            actor_kind="system",
+            machine_id=self.id,
+        )
 
     def _check_status(self, status: MachineStatus | int) -> None:
         if int(status) not in {int(s) for s in self.MACHINE_STATUS}:

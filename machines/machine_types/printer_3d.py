@@ -202,6 +202,7 @@ class Printer3DMachineType(BaseMachineType):
     default_machine_status = Printer3DStatus.UNKNOWN
     driver_error_status = Printer3DStatus.DRIVER_ERROR
     idle_statuses = frozenset({Printer3DStatus.IDLE})
+    offline_statuses = frozenset({Printer3DStatus.DISCONNECTED})
     MACHINE_SETTINGS = {
         "BUILD_VOLUME_X": {"name": "Build volume X (mm)", "type": "float", "min": 1, "default": 220},
         "BUILD_VOLUME_Y": {"name": "Build volume Y (mm)", "type": "float", "min": 1, "default": 220},
