@@ -4,6 +4,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 MES_VAR_DIR=/var/lib/labmes
 WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./
 COPY mes ./mes
+COPY events ./events
 COPY machines ./machines
 COPY drivers ./drivers
 COPY simulator ./simulator
