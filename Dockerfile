@@ -12,6 +12,7 @@ COPY plugins ./plugins
 COPY jobs ./jobs
 COPY federation ./federation
 COPY opcua ./opcua
+COPY webhooks ./webhooks
 RUN pip install --no-cache-dir -c constraints.txt .
 COPY . .
 # Volumes mounted here (media, federation keys) take this ownership on first use.

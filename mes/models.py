@@ -20,6 +20,10 @@ TOKEN_SCOPES = [
     ("jobs:write", "Submit, change and cancel jobs"),
     ("federation:read", "Read federation partners"),
     ("federation:write", "Manage federation partners"),
+    ("webhooks:read", "Read webhook endpoints and deliveries (staff)"),
+    ("webhooks:write", "Manage webhook endpoints and redeliver (staff)"),
+    ("notifications:read", "Read the caller's own notifications"),
+    ("notifications:write", "Mark notifications read, change preferences"),
     ("*", "Everything the token's user may do"),
 ]
 TOKEN_SCOPE_NAMES = [name for name, _ in TOKEN_SCOPES]

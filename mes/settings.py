@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "jobs.apps.JobsConfig",
     "federation.apps.FederationConfig",
     "opcua.apps.OpcuaConfig",
+    "webhooks.apps.WebhooksConfig",
 ]
 
 MIDDLEWARE = [
@@ -256,3 +257,10 @@ FEDERATION_HTTP_TIMEOUT = config.positive_number(env, "FEDERATION_HTTP_TIMEOUT",
 FEDERATION_EVENT_MAX_ATTEMPTS = config.whole_number(
     env, "FEDERATION_EVENT_MAX_ATTEMPTS", default=15, minimum=1
 )
+
+# Webhooks (docs/webhooks.md): per-attempt timeout, retries with exponential backoff for this long.
+WEBHOOKS_TIMEOUT = config.positive_number(env, "WEBHOOKS_TIMEOUT", default=5.0)
+WEBHOOKS_RETRY_HOURS = config.positive_number(env, "WEBHOOKS_RETRY_HOURS", default=26.0)
+WEBHOOKS_BACKOFF_BASE = config.positive_number(env, "WEBHOOKS_BACKOFF_BASE", default=30.0)
+WEBHOOKS_BACKOFF_MAX = config.positive_number(env, "WEBHOOKS_BACKOFF_MAX", default=3600.0)
+WEBHOOKS_CONCURRENCY = config.whole_number(env, "WEBHOOKS_CONCURRENCY", default=8, minimum=1)

@@ -26,5 +26,6 @@ urlpatterns = [
     path("plugins/", include("plugins.api.urls")),
     path("federation/", include("federation.api.urls")),
     path("jobs/", include("jobs.api.urls")),
+    path("webhooks/", include("webhooks.api.urls")),
     *router.urls,
 ]
