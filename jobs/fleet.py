@@ -64,6 +64,16 @@ class FleetCard:
     def stale(self) -> bool:
         return self.state.stale
 
+    @property
+    def availability(self) -> str:
+        """For students: "free" (takes the next fitting job), "busy" or "unavailable" (off, faulty, stale)."""
+        code = self.status["code"]
+        if not self.machine.active or self.stale or code is None or code >= Printer3DStatus.DISCONNECTED:
+            return "unavailable"
+        if self.job is None and code == Printer3DStatus.IDLE and not self.awaiting_bed_clear:
+            return "free"
+        return "busy"
+
 
 def _temperatures(state: LiveState) -> list[Temperature]:
     """Per tool and bed, actual/target: from the printer's report, else from the stored properties."""

@@ -202,15 +202,25 @@ def fleet_board_response(request: HttpRequest, *, status: int = 200) -> HttpResp
     return render(request, "fleet/board.html", _fleet_context(), status=status)
 
 
+def _availability_context() -> dict:
+    cards = fleet_cards()
+    return {"cards": cards, "free": sum(card.availability == "free" for card in cards)}
+
+
 @require_GET
-@staff_required
+@login_required
 def fleet_board(request: HttpRequest) -> HttpResponse:
+    """Staff get the board with jobs and controls; everyone else sees which printers are free."""
+    if not request.user.is_staff:
+        return render(request, "fleet/availability.html", _availability_context())
     return fleet_board_response(request)
 
 
 @require_GET
-@staff_required
+@login_required
 def fleet_fragment(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_staff:
+        return render(request, "fleet/_availability.html", _availability_context())
     return render(request, "fleet/_board.html", _fleet_context())
 
 

@@ -196,3 +196,25 @@ def process_role(value: str) -> str:
     if value not in PROCESS_ROLES:
         raise ImproperlyConfigured(f"MES_PROCESS_ROLE must be one of {sorted(PROCESS_ROLES)}, got {value!r}")
     return value
+
+
+OIDC_REQUIRED = (
+    "OIDC_RP_CLIENT_ID",
+    "OIDC_RP_CLIENT_SECRET",
+    "OIDC_OP_AUTHORIZATION_ENDPOINT",
+    "OIDC_OP_TOKEN_ENDPOINT",
+    "OIDC_OP_USER_ENDPOINT",
+    "OIDC_OP_JWKS_ENDPOINT",
+)
+
+
+def oidc_settings(env: environ.Env) -> dict[str, str]:
+    """The identity provider's client and endpoints; single sign-on on with one missing is a mistake."""
+    missing = [name for name in OIDC_REQUIRED if not env.str(name, default="")]
+    if missing:
+        raise ImproperlyConfigured(f"OIDC_ENABLED=true needs {', '.join(missing)}")
+    values = {name: env.str(name) for name in OIDC_REQUIRED}
+    for name in OIDC_REQUIRED[2:]:
+        if urlparse(values[name]).scheme not in {"https", "http"}:
+            raise ImproperlyConfigured(f"{name}={values[name]!r} is not an http(s) URL")
+    return values

@@ -1,4 +1,4 @@
-"""Keep the console readable: the periodic housekeeping tasks log at DEBUG, not INFO.
+"""Keep the console readable: periodic housekeeping logs at DEBUG, expected refusals without tracebacks.
 
 Celery (worker and beat) and django-q2 log every task they send, receive and finish at INFO; with
 sweeps every few seconds that was two thirds of the console. The filter lowers those records to DEBUG
@@ -36,3 +36,13 @@ class PeriodicTaskChatter(logging.Filter):
             return True
         record.levelno, record.levelname = logging.DEBUG, "DEBUG"
         return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+class ExpectedRefusals(logging.Filter):
+    """A 403 or 404 is an answer, not a fault: log its one line without the exception's traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "django.request" and getattr(record, "status_code", None) in {403, 404}:
+            record.exc_info = None
+            record.exc_text = None
+        return True

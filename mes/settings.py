@@ -79,6 +79,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "mes.context_processors.site",
             ],
         },
     },
@@ -103,6 +104,28 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+
+# Optional single sign-on through the university's OpenID Connect provider (docs/login.md).
+OIDC_ENABLED = config.boolean(env, "OIDC_ENABLED", default=False)
+if OIDC_ENABLED:
+    globals().update(config.oidc_settings(env))
+    INSTALLED_APPS.append("mozilla_django_oidc")
+    AUTHENTICATION_BACKENDS.append("mes.oidc.LabOIDCBackend")
+    OIDC_RP_SIGN_ALGO = env.str("OIDC_RP_SIGN_ALGO", default="RS256")
+    OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", default="openid email profile")
+    OIDC_OP_LOGOUT_URL = env.str("OIDC_OP_LOGOUT_URL", default="")
+    OIDC_STAFF_GROUP = env.str("OIDC_STAFF_GROUP", default="")  # members of this group claim become staff
+    OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", default="groups")
+    OIDC_USERNAME_ALGO = "mes.oidc.username_for"
+    LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"
+OIDC_LOGIN_LABEL = env.str("OIDC_LOGIN_LABEL", default="Log in with your university account")
+
+# E-mail (password reset): EMAIL_URL such as smtp+tls://user:password@smtp.example.org:587; printed to
+# the console by default while DEBUG is on (make run), so a reset link is visible without a mail server.
+EMAIL_URL = env.str("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25")
+globals().update({k: v for k, v in environ.Env.email_url_config(EMAIL_URL).items() if v not in (None, "")})
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="lab-mes@localhost")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
@@ -191,9 +214,16 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     # Periodic housekeeping (sweeps every few seconds) logs at DEBUG: LOG_LEVEL=DEBUG shows it.
-    "filters": {"periodic_chatter": {"()": "mes.logfilters.PeriodicTaskChatter"}},
+    "filters": {
+        "periodic_chatter": {"()": "mes.logfilters.PeriodicTaskChatter"},
+        "expected_refusals": {"()": "mes.logfilters.ExpectedRefusals"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["periodic_chatter"]}
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["periodic_chatter", "expected_refusals"],
+        }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
@@ -206,7 +236,9 @@ LOGGING = {
 # Built-in plugins: modules declaring ``MES_PLUGINS``, discovered like entry-point plugins but active by
 # default. The plugin framework knows no plugin by name; this list is the project's choice.
 MES_BUILTIN_PLUGINS = ["drivers"]
+# The lab's name and logo on every page and the login (MES_LOGO_URL: an https URL or a static path).
 MES_SITE_NAME = env.str("MES_SITE_NAME", default="Lab MES")
+MES_LOGO_URL = env.str("MES_LOGO_URL", default="mes/logo.svg")
 # Which part of Lab MES this process is; set by `manage.py up` and docker compose. Only "standalone"
 # (a single process: tests, the shell) and "poller" processes talk to machines and run their hooks.
 MES_PROCESS_ROLE = config.process_role(env.str("MES_PROCESS_ROLE", default="standalone"))

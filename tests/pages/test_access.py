@@ -1,11 +1,14 @@
-"""Who may see what: login everywhere, students see only their own jobs, the fleet board is staff-only."""
+"""Who may see what: login everywhere, students see only their own jobs and which printers are free."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
 from jobs.models import Job
-from tests.pages.conftest import csrf_post
+from machines.machine_types.printer_state import PrinterState, PrinterStatus
+from tests.pages.conftest import csrf_post, printing_state, report, start_printing
 
 PAGES = ["/", "/jobs/", "/jobs/live/", "/jobs/submit/", "/fleet/", "/fleet/live/"]
 
@@ -37,8 +40,21 @@ def test_staff_still_get_the_admin_link(login, staff, student):
 
 
 @pytest.mark.parametrize("path", ["/fleet/", "/fleet/live/"])
-def test_students_get_403_on_the_fleet_board(login, student, path):
-    assert login(student).get(path).status_code == 403
+def test_students_see_which_printers_are_free_instead_of_the_board(
+    login, student, staff, submit_job, printer, path
+):
+    report(printer("free-one"), PrinterState(status=PrinterStatus.IDLE, raw_state="Operational"))
+    busy = printer("busy-one")
+    job = start_printing(submit_job(staff, name="secret-part"), busy)
+    report(busy, printing_state(job.printer_file_name, progress=42.0, time_left=1800.0))
+    response = login(student).get(path)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "1 of 2</strong> printers free" in html
+    assert re.search(r'data-availability="free">\s*<td class="machine-name">free-one<', html)
+    assert re.search(r'data-availability="busy">\s*<td class="machine-name">busy-one<', html)
+    # read-only, and nothing about other people's jobs
+    assert "secret-part" not in html and "<form" not in html.split('id="fleet-live"')[-1]
 
 
 def test_students_cannot_clear_a_bed(login, student, printer):
