@@ -13,6 +13,7 @@ COPY jobs ./jobs
 COPY federation ./federation
 COPY opcua ./opcua
 COPY webhooks ./webhooks
+COPY notifications ./notifications
 RUN pip install --no-cache-dir -c constraints.txt .
 COPY . .
 # Volumes mounted here (media, federation keys) take this ownership on first use.

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "federation.apps.FederationConfig",
     "opcua.apps.OpcuaConfig",
     "webhooks.apps.WebhooksConfig",
+    "notifications.apps.NotificationsConfig",
 ]
 
 MIDDLEWARE = [
@@ -80,6 +81,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "mes.context_processors.site",
+                "notifications.context_processors.unread_notifications",
             ],
         },
     },
@@ -296,3 +298,7 @@ WEBHOOKS_RETRY_HOURS = config.positive_number(env, "WEBHOOKS_RETRY_HOURS", defau
 WEBHOOKS_BACKOFF_BASE = config.positive_number(env, "WEBHOOKS_BACKOFF_BASE", default=30.0)
 WEBHOOKS_BACKOFF_MAX = config.positive_number(env, "WEBHOOKS_BACKOFF_MAX", default=3600.0)
 WEBHOOKS_CONCURRENCY = config.whole_number(env, "WEBHOOKS_CONCURRENCY", default=8, minimum=1)
+
+# Notification e-mails use the EMAIL_URL above (docs/notifications.md).
+# The address people reach this installation at, for links in e-mails.
+MES_SITE_URL = env.str("MES_SITE_URL", default="http://127.0.0.1:8000").rstrip("/")

@@ -25,6 +25,7 @@ urlpatterns = [
     path("api/", include("mes.api.urls")),
     path(".well-known/lab-mes", federation_views.well_known, name="federation-well-known"),
     path("jobs/", include("jobs.urls")),
+    path("notifications/", include("notifications.urls")),
     path("fleet/", include("jobs.fleet_urls")),
     # Browsers ask for /favicon.ico on pages that do not name one (the JSON API, files).
     path("favicon.ico", RedirectView.as_view(url=static("mes/favicon.svg"), permanent=True)),

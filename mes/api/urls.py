@@ -27,5 +27,6 @@ urlpatterns = [
     path("federation/", include("federation.api.urls")),
     path("jobs/", include("jobs.api.urls")),
     path("webhooks/", include("webhooks.api.urls")),
+    path("notifications/", include("notifications.api.urls")),
     *router.urls,
 ]

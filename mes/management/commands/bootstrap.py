@@ -46,6 +46,8 @@ class Command(BaseCommand):
         password = secrets.token_urlsafe(12)
         user, created = get_user_model().objects.get_or_create(username=username)
         user.is_staff = user.is_superuser = user.is_active = True
+        # An address, so the demo shows notification e-mails (printed on the worker's console).
+        user.email = user.email or f"{username}@localhost"
         user.set_password(password)
         user.save()
         path = admin_password_write(username=username, password=password)
