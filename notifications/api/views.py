@@ -57,7 +57,8 @@ class NotificationReadView(APIView):
     @extend_schema(
         request=MarkReadSerializer,
         responses=inline_serializer(
-            "NotificationsMarked", {"marked": serializers.IntegerField(), "unread": serializers.IntegerField()}
+            "NotificationsMarked",
+            {"marked": serializers.IntegerField(), "unread": serializers.IntegerField()},
         ),
     )
     def post(self, request) -> Response:

@@ -46,7 +46,9 @@ def test_a_queued_job_goes_to_an_idle_machine_and_its_upload_is_enqueued(
     event = job.events.last()
     assert (event.from_state, event.to_state, event.actor_kind) == ("queued", "dispatching", "scheduler")
     # (the events app also asks for its consumers to run: the dispatch is an event)
-    assert [t for t in tasks.sent if t[0].startswith("jobs.")] == [("jobs.tasks.job_dispatch", (str(job.pk),))]
+    assert [t for t in tasks.sent if t[0].startswith("jobs.")] == [
+        ("jobs.tasks.job_dispatch", (str(job.pk),))
+    ]
     # The machine now holds a job: a second run gives it nothing more.
     submit_job(alice, name="second")
     assert schedule_run() == []
