@@ -10,10 +10,13 @@ EXAMPLE_PLUGINS := $(patsubst %/pyproject.toml,-e %,$(wildcard examples/*/pyproj
 # Real services for the production-like test pass (running on our machines and in CI).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_SERVICES_REDIS_URL ?= redis://127.0.0.1:6379/14
-# The test runs must not pick up a developer's .env or production variables.
+# Checks must not pick up a developer's .env or production variables (pytest scrubs them itself, in
+# conftest.py, so a plain `pytest tests/jobs` is as safe as `make test`).
 TEST_ENV := env -u DATABASE_URL -u REDIS_URL -u TASK_ENGINE -u SECRET_KEY -u DEBUG -u ALLOWED_HOSTS MES_ENV_FILE=/dev/null
+# Extra pytest arguments for the test targets, e.g. `make test-fast ARGS="tests/jobs -x"`.
+ARGS ?=
 
-.PHONY: run test lint test-sqlite test-services venv lock bench clean
+.PHONY: run test test-fast lint test-sqlite test-services venv lock bench clean
 
 $(STAMP):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,12 +37,17 @@ lint: $(STAMP)
 	$(TEST_ENV) $(BIN)/python manage.py check
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 
-test-sqlite: $(STAMP)
-	$(TEST_ENV) $(BIN)/pytest
+# The quick loop while developing: the embedded default (SQLite, no services), no slow tests.
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow" $(ARGS)
 
+test-sqlite: $(STAMP)
+	$(BIN)/pytest $(ARGS)
+
+# DATABASE_URL equal to TEST_DATABASE_URL is what makes conftest.py keep the services variables.
 test-services: $(STAMP)
-	$(TEST_ENV) DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_SERVICES_REDIS_URL) TASK_ENGINE=celery \
-		$(BIN)/pytest -m "not slow"
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) DATABASE_URL=$(TEST_DATABASE_URL) \
+		REDIS_URL=$(TEST_SERVICES_REDIS_URL) TASK_ENGINE=celery $(BIN)/pytest -m "not slow" $(ARGS)
 
 test: lint test-sqlite test-services
 

@@ -1,13 +1,70 @@
-"""Project-wide pytest setup: service checks, an isolated media root, a clean cache per test."""
+"""Project-wide pytest setup: a scrubbed environment, service checks, an isolated media root, a clean
+cache per test.
+
+The environment is scrubbed here, before Django reads its settings, so that a plain ``pytest tests/jobs``
+on a developer's machine never uses the developer's ``.env``, production variables, or their database
+and Redis (each test flushes the cache). That is why ``DJANGO_SETTINGS_MODULE`` is set here and not in
+pyproject.toml: pytest-django would load the settings before this file runs.
+
+The services pass (PostgreSQL + Redis + Celery) is asked for on purpose by pointing ``DATABASE_URL`` at
+the test database, ``TEST_DATABASE_URL`` (what ``make test-services`` does); then ``DATABASE_URL``,
+``REDIS_URL`` and ``TASK_ENGINE`` are kept.
+"""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import django
 import pytest
 from django.conf import settings
 
-from tests.services import in_ci, reachable
+from tests.services import TEST_DATABASE_URL, in_ci, reachable
+
+# Always from the developer's environment, never in a test run.
+SCRUBBED = ("SECRET_KEY", "DEBUG", "ALLOWED_HOSTS")
+# Kept only for the services pass (DATABASE_URL == TEST_DATABASE_URL).
+SERVICES = ("DATABASE_URL", "REDIS_URL", "TASK_ENGINE")
+
+
+def scrub_environment(environ: os._Environ | dict) -> list[str]:
+    """Remove what must not reach a test run; returns the names removed (for the report header)."""
+    services_pass = bool(environ.get("DATABASE_URL")) and environ.get("DATABASE_URL") == TEST_DATABASE_URL
+    removed = [name for name in SCRUBBED + (() if services_pass else SERVICES) if name in environ]
+    for name in removed:
+        del environ[name]
+    environ["MES_ENV_FILE"] = os.devnull  # never read a .env file
+    return removed
+
+
+# With DJANGO_SETTINGS_MODULE exported, pytest-django read the settings before this file ran: too late
+# to scrub, so stop rather than run against what the environment points at.
+_READ_EARLY = settings.configured  # does not itself read the settings
+_DOTENV = os.environ.get("MES_ENV_FILE") or str(Path(__file__).resolve().parent / ".env")
+SCRUBBED_NAMES = scrub_environment(os.environ)
+if _READ_EARLY and (SCRUBBED_NAMES or (os.devnull != _DOTENV and os.path.isfile(_DOTENV))):
+    pytest.exit(
+        "DJANGO_SETTINGS_MODULE is set in the environment, so the settings were read before conftest.py "
+        f"could ignore {', '.join(SCRUBBED_NAMES) or _DOTENV}: unset it (conftest.py sets it itself)",
+        returncode=4,
+    )
+if not _READ_EARLY:
+    os.environ["DJANGO_SETTINGS_MODULE"] = "mes.settings"
+    # Set up here (pytest-django only would at pytest_configure): the fixture plugins import models.
+    django.setup()
+    # Not left for child processes: a `pytest` started by a test must scrub its own environment too.
+    del os.environ["DJANGO_SETTINGS_MODULE"]
 
 pytest_plugins = ["tests.lease_fixtures", "tests.server_fixtures"]
+
+
+def pytest_report_header(config) -> list[str]:
+    database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    lines = [f"Lab MES test environment: {database}, task engine {settings.TASK_ENGINE}"]
+    if SCRUBBED_NAMES:
+        lines.append(f"ignored from the environment: {', '.join(SCRUBBED_NAMES)}")
+    return lines
 
 
 def _database_is_postgres() -> bool:

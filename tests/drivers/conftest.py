@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ import requests
 from drivers import MoonrakerClient, OctoPrintClient, PrinterClient, PrusaLinkClient
 from machines.machine_types.printer_state import ACTIVE_STATUSES, PrinterState, PrinterStatus
 from simulator import ThreadedSimulator
+from tests.waiting import wait_until
 
 SIM_SPEED = 20.0
 SIM_COUNT = 300
@@ -75,14 +75,15 @@ class Backend:
     def wait_for(
         self, predicate: Callable[[PrinterState], bool], timeout: float = 20.0, what: str = ""
     ) -> PrinterState:
-        deadline = time.monotonic() + timeout
-        state = self.client.get_state()
-        while not predicate(state):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what or predicate}; last state {state}")
-            time.sleep(0.1)
-            state = self.client.get_state()
-        return state
+        last: list[PrinterState] = []
+
+        def reached() -> PrinterState | None:
+            last[:] = [self.client.get_state()]
+            return last[0] if predicate(last[0]) else None
+
+        return wait_until(
+            reached, timeout=timeout, interval=0.1, message=lambda: f"{what or predicate}; last state {last}"
+        )
 
     def wait_not_active(self, timeout: float = 20.0) -> PrinterState:
         return self.wait_for(lambda s: s.status not in ACTIVE_STATUSES, timeout, "the job to end")

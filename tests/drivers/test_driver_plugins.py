@@ -28,6 +28,7 @@ from plugins.registry import reset_plugin_registry
 from plugins.services import plugin_deactivate
 from simulator import ThreadedSimulator
 from simulator.management.commands.simulate_fleet import machine_name, register_fleet
+from tests.waiting import wait_until
 
 from .conftest import SIM_SPEED
 
@@ -78,15 +79,14 @@ def control(simulator, index: int, method: str, path: str = "", **kwargs) -> dic
 def poll_until(machine, predicate: Callable[[int], bool], what: str, timeout: float = 15.0) -> None:
     """Poll through the registry (as the pollers do) until the machine's status code satisfies."""
     registry = get_registry()
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def reached() -> bool:
         registry.poll(machine)
-        status = machine.state.status
-        if predicate(status):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{machine.name}: timed out waiting for {what}; status {status}")
-        time.sleep(0.05)
+        return predicate(machine.state.status)
+
+    wait_until(
+        reached, timeout=timeout, message=lambda: f"{machine.name}: {what}; status {machine.state.status}"
+    )
 
 
 def dwell_gcode(tmp_path: Path, name: str, real_seconds: float) -> tuple[Path, str]:
@@ -320,12 +320,20 @@ def test_a_busy_client_serializes_callers(registry, simulator, sim_printer):
 def test_real_octoprint_polled_through_the_registry(registry, octoprint_server):
     machine = add_machine("octopi", "octoprint", URL=octoprint_server.url, API_KEY=octoprint_server.api_key)
     registry = get_registry()
-    deadline = time.monotonic() + 30
-    # Right after it connects, OctoPrint has not read the virtual printer's temperatures yet.
-    while machine.state.status != Printer3DStatus.IDLE or machine.state.property("bed") is None:
-        assert time.monotonic() < deadline, f"OctoPrint never idle with temperatures: {machine.state}"
-        time.sleep(0.2)
+
+    def idle_with_temperatures() -> bool:
+        # Right after it connects, OctoPrint has not read the virtual printer's temperatures yet.
+        if machine.state.status == Printer3DStatus.IDLE and machine.state.property("bed") is not None:
+            return True
         registry.poll(machine)
+        return False
+
+    wait_until(
+        idle_with_temperatures,
+        timeout=30,
+        interval=0.2,
+        message=lambda: f"OctoPrint idle with temperatures; last {machine.state}",
+    )
     state = machine.state
     assert state.errors == []
     assert isinstance(state.property("tool0"), float) and isinstance(state.property("bed"), float)

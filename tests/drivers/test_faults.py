@@ -16,6 +16,7 @@ from machines.machine_types.printer_state import (
     PrinterUnauthorized,
     PrinterUnreachable,
 )
+from tests.waiting import wait_until
 
 from .conftest import octoprint_backend, sim_backend
 
@@ -112,10 +113,12 @@ def test_slow_printer_within_the_timeout_still_answers(sim):
 def test_flapping_state_alternates_without_errors(sim):
     set_faults(sim, flapping=0.3)
     seen = set()
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline and len(seen) < 2:
+
+    def both_seen() -> bool:
         seen.add(sim.client.get_state().status)
-        time.sleep(0.05)
+        return len(seen) >= 2
+
+    wait_until(both_seen, timeout=10, message=lambda: f"two statuses; seen {seen}")
     assert PrinterStatus.IDLE in seen
     assert len(seen) == 2
 

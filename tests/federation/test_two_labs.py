@@ -12,11 +12,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
+
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 # The labs run the embedded default: whatever services this test run uses must not leak into them.
@@ -74,18 +75,17 @@ class Lab:
         )
 
     def wait_ready(self) -> dict:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+
+        def answers() -> dict | None:
             if self.server.poll() is not None:
                 raise AssertionError(f"{self.name} exited with {self.server.returncode}")
             try:
                 response = requests.get(f"{self.url}/.well-known/lab-mes", timeout=2)
-                if response.status_code == 200:
-                    return response.json()
             except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"{self.name} did not answer within 30 s")
+                return None  # still starting
+            return response.json() if response.status_code == 200 else None
+
+        return wait_until(answers, timeout=30, interval=0.2, message=f"{self.name} to answer")
 
     def stop(self) -> None:
         if self.server is not None and self.server.poll() is None:

@@ -13,12 +13,12 @@ import json
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 import requests
 
 from tests.federation.test_two_labs import ROOT, Api, Lab, bootstrap, free_port
+from tests.waiting import wait_until
 
 PRINT_SECONDS = 300  # simulated; 15 s at --sim-speed 20
 
@@ -129,15 +129,9 @@ class RuntimeLab(Lab):
 
 
 def wait_for(predicate, *, timeout: float, what: str, lab: RuntimeLab | None = None):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            tail = f"\nlab B log:\n{lab.log_tail()}" if lab else ""
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{tail}")
-        time.sleep(0.3)
+    """``wait_until`` with lab B's log tail in the failure message."""
+    message = (lambda: f"{what}\nlab B log:\n{lab.log_tail()}") if lab else what
+    return wait_until(predicate, timeout=timeout, interval=0.3, message=message)
 
 
 def wait_ready(lab: Lab) -> None:

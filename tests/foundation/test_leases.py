@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 import redis
 
 from mes.leases import RedisLeaseStore, new_owner_id
 from tests.services import require_redis
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -27,14 +27,19 @@ def test_only_one_owner_holds_a_lease(lease_store):
 
 def test_renewal_keeps_the_lease_and_expiry_hands_it_over(lease_store):
     a, b = new_owner_id("a"), new_owner_id("b")
-    assert lease_store.acquire_many(["m"], owner=a, ttl=0.6) == {"m"}
-    time.sleep(0.35)
-    assert lease_store.acquire_many(["m"], owner=a, ttl=0.6) == {"m"}  # renewed
-    time.sleep(0.35)
-    assert lease_store.acquire_many(["m"], owner=b, ttl=0.6) == set()  # still a's after renewal
-    time.sleep(0.7)
-    assert lease_store.acquire_many(["m"], owner=b, ttl=0.6) == {"m"}  # a stopped renewing: b takes over
-    assert lease_store.holders(["m"]) == {"m": b}
+    # "m" is renewed, the control lease "n" taken at the same time is not: once b gets "n", the first
+    # lease period is over for both, so "m" is still a's only because it was renewed.
+    assert lease_store.acquire_many(["m", "n"], owner=a, ttl=0.5) == {"m", "n"}
+    assert lease_store.acquire_many(["m"], owner=a, ttl=30) == {"m"}  # renewed
+    wait_until(
+        lambda: lease_store.acquire_many(["n"], owner=b, ttl=30), message="the unrenewed lease to expire"
+    )
+    assert lease_store.acquire_many(["m"], owner=b, ttl=0.5) == set()  # still a's after renewal
+    assert lease_store.acquire_many(["m"], owner=a, ttl=0.5) == {"m"}  # a's last renewal, then it stops
+    wait_until(
+        lambda: lease_store.acquire_many(["m"], owner=b, ttl=30), message="b to take over the lapsed lease"
+    )
+    assert lease_store.holders(["m", "n"]) == {"m": b, "n": b}
 
 
 def test_release_frees_only_your_own_lease(lease_store):

@@ -5,20 +5,11 @@ from __future__ import annotations
 import io
 import sys
 import threading
-import time
 
 import pytest
 
 from mes.supervisor import AlreadyRunning, ChildSpec, SingleInstanceLock, Supervisor
-
-
-def wait_for(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
+from tests.waiting import wait_until
 
 
 def test_crashed_child_is_restarted_with_backoff_and_logged_by_name(tmp_path):
@@ -28,7 +19,7 @@ def test_crashed_child_is_restarted_with_backoff_and_logged_by_name(tmp_path):
     thread = threading.Thread(target=supervisor.run)
     thread.start()
     try:
-        wait_for(lambda: supervisor.children[0].restarts >= 2)
+        wait_until(lambda: supervisor.children[0].restarts >= 2)
     finally:
         supervisor.request_stop()
         thread.join(10)
@@ -69,7 +60,7 @@ def test_stop_lets_children_finish_then_kills_stragglers(tmp_path):
     )
     thread = threading.Thread(target=supervisor.run)
     thread.start()
-    wait_for(lambda: out.getvalue().count("| ready") == 2)
+    wait_until(lambda: out.getvalue().count("| ready") == 2)
     supervisor.request_stop()
     thread.join(15)
     assert not thread.is_alive()
@@ -101,7 +92,7 @@ def test_stop_takes_the_intake_down_first_then_the_workers_then_the_rest(tmp_pat
     )
     thread = threading.Thread(target=supervisor.run)
     thread.start()
-    wait_for(lambda: out.getvalue().count("| ready") == 3)
+    wait_until(lambda: out.getvalue().count("| ready") == 3)
     supervisor.request_stop()
     thread.join(15)
     lines = out.getvalue().splitlines()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -26,6 +25,7 @@ from machines.registry import get_registry, reset_registry
 from mes import engine
 from plugins.registry import reset_plugin_registry
 from simulator import ThreadedSimulator
+from tests.waiting import wait_until
 
 SIM_SPEED = 20.0  # simulated seconds per real second
 SIM_COUNT = 120
@@ -124,15 +124,14 @@ class Farm:
 
     def wait_printer(self, config: MachineConfig, predicate, timeout: float = 20.0, what: str = ""):
         client = self.client(config)
-        deadline = time.monotonic() + timeout
+        last: list = []
+
+        def reached():
+            last[:] = [client.get_state()]
+            return last[0] if predicate(last[0]) else None
+
         try:
-            while True:
-                state = client.get_state()
-                if predicate(state):
-                    return state
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"timed out waiting for {what or predicate}; last {state}")
-                time.sleep(0.05)
+            return wait_until(reached, timeout=timeout, message=lambda: f"{what or predicate}; last {last}")
         finally:
             client.close()
 

@@ -3,8 +3,6 @@ tasks and polls as in production (tasks run here as a worker would run them)."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -13,19 +11,22 @@ from jobs.models import Job
 from jobs.states import JobState
 from machines.machine_types.printer_3d import Printer3DStatus
 from tests.jobs.dispatch_support import gcode
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def run_until(farm, config, tasks, predicate, timeout: float = 30.0) -> None:
     """The runtime loop: run queued tasks, poll the machine, until ``predicate()``."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("the farm did not get there in time")
+
+    def step() -> bool:
+        if predicate():
+            return True
         tasks.drain()
         farm.poll(config)
-        time.sleep(0.05)
+        return False
+
+    wait_until(step, timeout=timeout, message="the farm to get there")
 
 
 def test_a_job_submitted_through_the_api_prints_to_completion(farm, tasks, api):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -18,6 +16,7 @@ from jobs.states import ActorKind, JobState
 from machines.machine_types.printer_3d import BED_CLEAR_REQUIRED, Printer3DStatus
 from machines.machine_types.printer_state import ACTIVE_STATUSES, PrinterStatus
 from tests.jobs.dispatch_support import submit_job
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -39,15 +38,14 @@ def printing_job(farm, user, *, seconds: float = 600, name: str = "mk4"):
 def poll_until(farm, config, job, states, timeout: float = 20.0) -> Job:
     """Poll (the reconciler runs on each poll) until the job is in one of ``states``."""
     states = {states} if isinstance(states, str) else set(states)
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def reached() -> bool:
         farm.poll(config)
         job.refresh_from_db()
-        if job.state in states:
-            return job
-        if time.monotonic() > deadline:
-            raise AssertionError(f"job stayed {job.state}, expected {states}")
-        time.sleep(0.05)
+        return job.state in states
+
+    wait_until(reached, timeout=timeout, message=lambda: f"job {states}; it stayed {job.state}")
+    return job
 
 
 def test_progress_then_finished_then_awaiting_bed_clear(farm, alice):

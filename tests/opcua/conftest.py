@@ -20,6 +20,7 @@ from opcua.addressing import node_id_string
 from opcua.bridge.runner import Bridge
 from opcua.conf import get_config
 from opcua.snapshots import JobSnapshot, MachineSnapshot
+from tests.waiting import wait_until_async
 
 NS = "urn:labmes:opcua"
 BRIDGE_USER, BRIDGE_PASSWORD = "labmes", "bridge-secret"
@@ -63,11 +64,10 @@ async def delivered(timeout: float = 8.0) -> None:
     """Wait until the bridge has delivered every outbox row (so every node written so far exists)."""
     from opcua.selectors import outbox_pending_count
 
-    deadline = time.monotonic() + timeout
-    while await sync_to_async(outbox_pending_count)():
-        if time.monotonic() > deadline:
-            raise AssertionError("the outbox was not drained")
-        await asyncio.sleep(0.05)
+    async def drained() -> bool:
+        return not await sync_to_async(outbox_pending_count)()
+
+    await wait_until_async(drained, timeout=timeout, message="the outbox to be drained")
 
 
 class LabServerUsers:
@@ -152,27 +152,32 @@ class Observer:
         return await self.node(key).read_value()
 
     async def wait_for(self, key: str, expected: object, timeout: float = 8.0) -> object:
-        deadline = time.monotonic() + timeout
-        last: object = "<missing>"
-        while time.monotonic() < deadline:
+        last: list[object] = ["<missing>"]
+
+        async def read_expected() -> bool:
             try:
-                last = await self.read(key)
+                last[0] = await self.read(key)
             except ua.UaStatusCodeError as exc:
-                last = exc
-            if last == expected:
-                return last
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"{key}: expected {expected!r}, last read {last!r}")
+                last[0] = exc
+            return last[0] == expected
+
+        await wait_until_async(
+            read_expected,
+            timeout=timeout,
+            interval=0.1,
+            message=lambda: f"{key} to be {expected!r}, last read {last[0]!r}",
+        )
+        return last[0]
 
     async def wait_gone(self, key: str, timeout: float = 8.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        async def gone() -> bool:
             try:
                 await self.node(key).read_browse_name()
             except ua.uaerrors.BadNodeIdUnknown:
-                return
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"{key} still exists")
+                return True
+            return False
+
+        await wait_until_async(gone, timeout=timeout, interval=0.1, message=f"{key} to be removed")
 
 
 class Changes:

@@ -16,12 +16,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import requests
+
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -32,18 +33,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def wait_until(predicate: Callable[[], Any], *, timeout: float, every: float = 0.1, what: str = "") -> Any:
-    """Call ``predicate`` until it returns something truthy; AssertionError after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or predicate}")
-        time.sleep(every)
 
 
 def gcode(*, seconds: int, pad_bytes: int = 0) -> bytes:
@@ -237,7 +226,7 @@ class Stack:
             ],
         )  # fmt: skip
         self.sim_url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: self._answers(f"{self.sim_url}/_sim"), timeout=60, what="the simulator")
+        wait_until(lambda: self._answers(f"{self.sim_url}/_sim"), timeout=60, message="the simulator")
 
     def start_web(self) -> None:
         port = free_port()
@@ -249,7 +238,7 @@ class Stack:
             ],
         )  # fmt: skip
         self.web_url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: self._answers(f"{self.web_url}/api/health/"), timeout=60, what="the web server")
+        wait_until(lambda: self._answers(f"{self.web_url}/api/health/"), timeout=60, message="the web server")
 
     def start_poller(self, *, lease_ttl: float = 4.0) -> None:
         self.start("poller", [PYTHON, "manage.py", "poll_machines", "--lease-ttl", str(lease_ttl)])

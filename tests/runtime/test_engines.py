@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from django_q.models import OrmQ
 from mes.celery import app as celery_app
 from mes.engine import Schedule, enqueue, schedule
 from tests.services import require_redis
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,13 +92,16 @@ def _run_engine_until_done(env: dict, argv: list[str]) -> list[str]:
         argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            remaining = _manage(env, "shell", "--no-imports", "-c", CHECK).strip()
-            if remaining == "['machine:live']":
-                return eval(remaining)  # noqa: S307 - our own printed list
-            time.sleep(0.5)
-        return eval(remaining)  # noqa: S307
+        remaining = [""]
+
+        def drained() -> bool:
+            remaining[0] = _manage(env, "shell", "--no-imports", "-c", CHECK).strip()
+            return remaining[0] == "['machine:live']"
+
+        # No wait failure here: the caller's assert shows what was left.
+        with contextlib.suppress(AssertionError):
+            wait_until(drained, timeout=60, interval=0.5)
+        return eval(remaining[0])  # noqa: S307 - our own printed list
     finally:
         worker.send_signal(signal.SIGTERM)  # the engine stops its own workers
         worker.wait(30)

@@ -21,8 +21,9 @@ import pytest
 import redis
 import requests
 
-from tests.runtime.fault_support import Stack, free_port, fresh_postgres, gcode, running, wait_until
+from tests.runtime.fault_support import Stack, free_port, fresh_postgres, gcode, running
 from tests.services import require_postgres, require_redis
+from tests.waiting import wait_until
 
 IDLE, PRINTING_CODES, AWAITING_BED_CLEAR, DISCONNECTED = 100, {110, 111, 114}, 201, 300
 PROD_REDIS_DB = 3
@@ -134,7 +135,7 @@ def test_workers_and_pollers_killed_twenty_times_lose_no_job_and_print_none_twic
     stack.start_poller()
     stack.start_worker()
     stack.start_beat()
-    wait_until(lambda: _all_status(stack, {IDLE}), timeout=60, what="every printer idle in Lab MES")
+    wait_until(lambda: _all_status(stack, {IDLE}), timeout=60, message="every printer idle in Lab MES")
 
     job_ids = [stack.submit(f"part-{n:02d}", gcode(seconds=90)) for n in range(jobs_count)]
     tech = LabTech(stack)
@@ -155,8 +156,8 @@ def test_workers_and_pollers_killed_twenty_times_lose_no_job_and_print_none_twic
                 wait_until(
                     lambda t=target: set(stack.job_states().values()) & t,
                     timeout=15,
-                    every=0.05,
-                    what=f"a job {target}",
+                    interval=0.05,
+                    message=f"a job {target}",
                 )
             time.sleep(delay)
             states = sorted(stack.job_states().values())
@@ -193,7 +194,7 @@ def test_workers_and_pollers_killed_twenty_times_lose_no_job_and_print_none_twic
         if stack.processes["worker"].poll() is not None:
             stack.restart("worker")  # as `manage.py up` would
         try:
-            wait_until(all_done, timeout=150, every=0.5, what="every job completed")
+            wait_until(all_done, timeout=150, interval=0.5, message="every job completed")
         except AssertionError as exc:
             raise AssertionError(f"{exc}: {stack.job_states()}\n{stack.logs(40)}") from None
     finally:
@@ -242,14 +243,14 @@ def _redis_loss(stack: Stack, lose) -> None:
     stack.start_poller()
     stack.start_worker()
     stack.start_beat()
-    wait_until(lambda: _all_status(stack, {IDLE}), timeout=60, what="every printer idle in Lab MES")
+    wait_until(lambda: _all_status(stack, {IDLE}), timeout=60, message="every printer idle in Lab MES")
     first = [stack.submit(f"before-{n}", gcode(seconds=400)) for n in range(4)]
 
     def two_printing_two_queued():
         states = sorted(stack.job_states().values())
         return states == ["printing", "printing", "queued", "queued"] and _all_status(stack, PRINTING_CODES)
 
-    wait_until(two_printing_two_queued, timeout=60, what="two jobs printing, two queued")
+    wait_until(two_printing_two_queued, timeout=60, message="two jobs printing, two queued")
     before = _live(stack)
     queued = {pk for pk, state in stack.job_states().items() if state == "queued"}
 
@@ -275,7 +276,7 @@ def _redis_loss(stack: Stack, lose) -> None:
             for m in live.values()
         )
 
-    wait_until(fresh, timeout=CADENCE + 2, every=0.2, what="live state back within one poll")
+    wait_until(fresh, timeout=CADENCE + 2, interval=0.2, message="live state back within one poll")
     # The queue is in the database, so nothing waiting was lost.
     assert {pk for pk, state in stack.job_states().items() if state == "queued"} == queued
     queue = stack.api("GET", "/api/jobs/queue/").json()
@@ -289,8 +290,8 @@ def _redis_loss(stack: Stack, lose) -> None:
         wait_until(
             lambda: stack.job_states() == dict.fromkeys(expected, "completed"),
             timeout=120,
-            every=0.5,
-            what="every job completed after the Redis loss",
+            interval=0.5,
+            message="every job completed after the Redis loss",
         )
     except AssertionError as exc:
         raise AssertionError(f"{exc}: {stack.job_states()}\n{stack.logs(40)}") from None
@@ -320,14 +321,14 @@ def test_redis_restarted_empty_the_fleet_state_comes_back_and_no_job_is_lost(tmp
         stack = Stack(tmp_path / "var", database_url=database_url, redis_url=redis_url, engine="celery")
         with running(stack):
             stack.start("redis", argv)
-            wait_until(lambda: _pings(redis_url), timeout=10, what="the private redis-server")
+            wait_until(lambda: _pings(redis_url), timeout=10, message="the private redis-server")
 
             def restart() -> dict:
                 stack.kill("redis")
                 time.sleep(3)
                 during = stack.api("GET", "/api/machines/")
                 stack.restart("redis")
-                wait_until(lambda: _pings(redis_url), timeout=10, what="redis-server back")
+                wait_until(lambda: _pings(redis_url), timeout=10, message="redis-server back")
                 return {"machine list while Redis was down": during.status_code}
 
             _redis_loss(stack, restart)
@@ -362,9 +363,9 @@ def test_a_printer_that_goes_offline_is_disconnected_with_the_reason_and_its_job
     stack.start_poller()
     stack.start_worker()
     stack.start_beat()
-    wait_until(lambda: _all_status(stack, {IDLE}), timeout=60, what="every printer idle in Lab MES")
+    wait_until(lambda: _all_status(stack, {IDLE}), timeout=60, message="every printer idle in Lab MES")
     job_id = stack.submit("offline-part", gcode(seconds=300))  # 15 s at x20
-    wait_until(lambda: stack.job_states()[job_id] == "printing", timeout=30, what="the job printing")
+    wait_until(lambda: stack.job_states()[job_id] == "printing", timeout=30, message="the job printing")
     key = job_id if stack.database_url else job_id.replace("-", "")
     machine_pk = str(
         uuid.UUID(str(stack.query("SELECT machine_id FROM jobs_job WHERE id = %s", (key,))[0][0]))
@@ -373,7 +374,7 @@ def test_a_printer_that_goes_offline_is_disconnected_with_the_reason_and_its_job
     index = int(machine["name"].removeprefix("sim-"))
     other = next(name for name in stack.machines() if name != machine["name"])
     wait_until(
-        lambda: _status(stack.machines()[machine["name"]]) in PRINTING_CODES, timeout=10, what="printing"
+        lambda: _status(stack.machines()[machine["name"]]) in PRINTING_CODES, timeout=10, message="printing"
     )
 
     stack.sim("POST", f"/printers/{index}/faults", json={"offline": True})
@@ -386,13 +387,13 @@ def test_a_printer_that_goes_offline_is_disconnected_with_the_reason_and_its_job
     gone = wait_until(
         disconnected,
         timeout=DEFAULT_CADENCE + 1.5,
-        every=0.05,
-        what="the machine disconnected within one cadence",
+        interval=0.05,
+        message="the machine disconnected within one cadence",
     )
     noticed = time.monotonic() - went_offline
     assert gone["live"]["status_text"].startswith("Unreachable:"), gone["live"]  # the reason is shown
     # The reconciler cannot see the print any more: the job is unknown, not failed.
-    wait_until(lambda: stack.job_states()[job_id] == "unknown", timeout=5, what="the job unknown")
+    wait_until(lambda: stack.job_states()[job_id] == "unknown", timeout=5, message="the job unknown")
     assert _job_reasons(stack, job_id)[-1][1].startswith("lost contact with the printer")
     assert _status(stack.machines()[other]) == IDLE  # its neighbour is not affected
 
@@ -401,14 +402,14 @@ def test_a_printer_that_goes_offline_is_disconnected_with_the_reason_and_its_job
     wait_until(
         lambda: _status(stack.machines()[machine["name"]]) in PRINTING_CODES,
         timeout=DEFAULT_CADENCE + 1.5,
-        every=0.05,
-        what="the machine back to printing within one cadence",
+        interval=0.05,
+        message="the machine back to printing within one cadence",
     )
     back_after = time.monotonic() - came_back
-    wait_until(lambda: stack.job_states()[job_id] == "printing", timeout=5, what="the job printing again")
+    wait_until(lambda: stack.job_states()[job_id] == "printing", timeout=5, message="the job printing again")
     assert _job_reasons(stack, job_id)[-1] == ("printing", "the printer reports printing")
     # It finishes normally, printed once.
-    wait_until(lambda: stack.job_states()[job_id] == "completed", timeout=60, what="the job completed")
+    wait_until(lambda: stack.job_states()[job_id] == "completed", timeout=60, message="the job completed")
     assert [state for state, _ in _job_reasons(stack, job_id)][-4:] == [
         "printing",
         "unknown",
@@ -515,20 +516,20 @@ def test_killing_the_web_server_during_an_upload_leaves_no_half_written_job_or_f
     # 1. Killed mid-body.
     body = SlowMultipart("cut-off", pause=0.02)
     outcome = _upload_in_background(stack, body)
-    wait_until(lambda: body.sent >= body.total // 2, timeout=30, every=0.01, what="half the body sent")
+    wait_until(lambda: body.sent >= body.total // 2, timeout=30, interval=0.01, message="half the body sent")
     stack.kill("web")
     outcome["thread"].join(30)
     assert outcome.get("error"), outcome  # the kill really cut the upload off
     results = [{"kill": "mid-body", **{k: v for k, v in outcome.items() if k != "thread"}}]
     stack.restart("web")
-    wait_until(lambda: stack._answers(f"{stack.web_url}/api/health/"), timeout=60, what="web back")
+    wait_until(lambda: stack._answers(f"{stack.web_url}/api/health/"), timeout=60, message="web back")
     check_nothing_half_written(results, len(body.parts[1]))
     assert _stored_jobs(stack) == {}
 
     # 2. Not killed: how long the server takes from the last byte to its answer (check, hash, store).
     body = SlowMultipart("whole", pause=0.0)
     outcome = _upload_in_background(stack, body)
-    wait_until(body.all_sent.is_set, timeout=60, every=0.005, what="the whole body sent")
+    wait_until(body.all_sent.is_set, timeout=60, interval=0.005, message="the whole body sent")
     sent_at = time.monotonic()
     outcome["thread"].join(60)
     processing = time.monotonic() - sent_at
@@ -539,7 +540,7 @@ def test_killing_the_web_server_during_an_upload_leaves_no_half_written_job_or_f
     for fraction in (0.5, 0.95):
         body = SlowMultipart(f"late-{fraction}", pause=0.0)
         outcome = _upload_in_background(stack, body)
-        wait_until(body.all_sent.is_set, timeout=60, every=0.005, what="the whole body sent")
+        wait_until(body.all_sent.is_set, timeout=60, interval=0.005, message="the whole body sent")
         time.sleep(processing * fraction)
         stack.kill("web")
         outcome["thread"].join(30)
@@ -547,6 +548,6 @@ def test_killing_the_web_server_during_an_upload_leaves_no_half_written_job_or_f
             {"kill": f"{fraction:.0%} of processing", **{k: v for k, v in outcome.items() if k != "thread"}}
         )
         stack.restart("web")
-        wait_until(lambda: stack._answers(f"{stack.web_url}/api/health/"), timeout=60, what="web back")
+        wait_until(lambda: stack._answers(f"{stack.web_url}/api/health/"), timeout=60, message="web back")
         check_nothing_half_written(results, len(body.parts[1]))
     print(f"\nprocessing {processing:.2f} s; uploads: {results}; jobs stored: {len(_stored_jobs(stack))}")

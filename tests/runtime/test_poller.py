@@ -10,6 +10,7 @@ import pytest
 
 from mes.leases import new_owner_id
 from mes.poller import BACKOFF_MAX, FleetPoller, PollerConfig
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)  # pollers use the database from their threads
 
@@ -86,8 +87,10 @@ def test_two_pollers_share_the_fleet_and_one_takes_over_when_the_other_dies(leas
     b._pool.shutdown(wait=True)
     b.shutdown = lambda: None
     tb.join(5)
-    time.sleep(2.0)  # one lease period plus a renewal cycle
-    assert a.owned() == set(machines)
+    # b's leases lapse after one lease period; a takes them over on its next renewal cycle
+    wait_until(
+        lambda: a.owned() == set(machines), message=lambda: f"a to own every machine; owns {a.owned()}"
+    )
     a.stop()
     ta.join(5)
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.runtime.fault_support import Stack, fresh_postgres, gcode, running, wait_until
+from tests.runtime.fault_support import Stack, fresh_postgres, gcode, running
 from tests.services import require_postgres, require_redis
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -28,12 +29,12 @@ def print_one_job(stack: Stack) -> None:
         wait_until(
             lambda: stack.machines()["sim-001"]["live"]["status"]["label"] == "Idle",
             timeout=60,
-            what="the simulated printer to be polled as Idle",
+            message="the simulated printer to be polled as Idle",
         )
         job_id = stack.submit("bracket", gcode(seconds=60))
         try:
             wait_until(
-                lambda: stack.job_states()[job_id] == "completed", timeout=120, what="the job to complete"
+                lambda: stack.job_states()[job_id] == "completed", timeout=120, message="the job to complete"
             )
         except AssertionError:
             raise AssertionError(f"job is {stack.job_states()[job_id]}\n{stack.logs()}") from None
