@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
 
 from jobs.estimates import format_duration, printer_job, remaining_seconds
 from jobs.models import Job, QueueState
 from jobs.selectors import queue_state_get
-from jobs.states import ACTIVE_STATES, QUEUE_STATES, JobState
+from jobs.states import ACTIVE_STATES, QUEUE_STATES, TERMINAL_STATES, JobState
 from machines.machine_types.printer_3d import BED_CLEAR_REQUIRED, Printer3DStatus
 from machines.models import MachineConfig
 from machines.registry import get_registry
@@ -45,8 +45,8 @@ class FleetCard:
     state: LiveState
     status: dict  # code, label, colour, status_class (machines.status.describe_status)
     temperatures: list[Temperature] = field(default_factory=list)
-    job: Job | None = None
-    job_file: str = ""
+    job: Job | None = None  # the job on the machine, or the finished one whose plate waits to be cleared
+    job_file: str = ""  # the file as uploaded (or as the printer names a print started there)
     progress: float | None = None
     seconds_left: float | None = None
     errors: list[str] = field(default_factory=list)
@@ -63,6 +63,10 @@ class FleetCard:
     @property
     def stale(self) -> bool:
         return self.state.stale
+
+    @property
+    def job_finished(self) -> bool:
+        return self.job is not None and self.job.state in TERMINAL_STATES
 
     @property
     def availability(self) -> str:
@@ -110,6 +114,19 @@ def machines_awaiting_bed_clear(*, machine_ids: list) -> list[MachineConfig]:
     return [m for m in machines if awaiting_bed_clear(states[str(m.pk)])]
 
 
+def _last_jobs(machine_ids: list) -> dict:
+    """The last print that ended on each machine (one query, however many): the job on a full plate."""
+    if not machine_ids:
+        return {}
+    latest = (
+        Job.objects.filter(machine=OuterRef("machine"), state__in=TERMINAL_STATES, started_at__isnull=False)
+        .order_by("-finished_at", "-started_at")
+        .values("pk")[:1]
+    )
+    jobs = Job.objects.filter(machine_id__in=machine_ids, pk=Subquery(latest)).select_related("owner")
+    return {job.machine_id: job for job in jobs}
+
+
 def fleet_cards() -> list[FleetCard]:
     """One card per machine, in name order."""
     registry = get_registry()
@@ -122,6 +139,8 @@ def fleet_cards() -> list[FleetCard]:
         .order_by("started_at", "created_at")
     ):
         jobs.setdefault(job.machine_id, job)
+    plates = [m.pk for m in machines if m.pk not in jobs and awaiting_bed_clear(states[str(m.pk)])]
+    jobs.update(_last_jobs(plates))
     cards = []
     for machine in machines:
         state = states[str(machine.pk)]
@@ -137,6 +156,8 @@ def fleet_cards() -> list[FleetCard]:
         if progress is None and job is not None:
             progress = job.progress
         seconds_left = None
+        if job is not None and job.state in TERMINAL_STATES:
+            progress = job.progress
         if job is not None and job.state in {JobState.PRINTING, JobState.PAUSED}:
             estimate = (job.metadata or {}).get("estimated_time_s")
             seconds_left = remaining_seconds(estimate=estimate, progress=progress, state=state)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.job_list, name="list"),
     path("live/", views.job_list_fragment, name="list-fragment"),
     path("submit/", views.job_submit, name="submit"),
+    path("<uuid:pk>/", views.job_detail, name="detail"),
     path("<uuid:pk>/pause/", views.job_control, {"action": "pause"}, name="pause"),
     path("<uuid:pk>/resume/", views.job_control, {"action": "resume"}, name="resume"),
     path("<uuid:pk>/cancel/", views.job_control, {"action": "cancel"}, name="cancel"),

@@ -118,6 +118,21 @@ def job_list_fragment(request: HttpRequest) -> HttpResponse:
     return render(request, "jobs/_list.html", _jobs_context(request))
 
 
+@require_GET
+@login_required
+def job_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """One job: its name, owner, file, machine, state and history (owner or staff; 404 for others)."""
+    job = get_object_or_404(
+        selectors.job_list_visible(user=request.user).select_related("owner", "machine"), pk=pk
+    )
+    job.state_colour = STATE_COLOURS.get(job.state, "secondary")
+    job.can_pause = job.state == JobState.PRINTING and job.requested_action != "pause"
+    job.can_resume = job.state == JobState.PAUSED and job.requested_action != "resume"
+    job.can_cancel = job.state in CANCELLABLE and job.requested_action != "cancel"
+    events = job.events.select_related("actor").order_by("created_at")
+    return render(request, "jobs/detail.html", {"job": job, "events": events})
+
+
 @require_POST
 @login_required
 def job_control(request: HttpRequest, pk: uuid.UUID, action: str) -> HttpResponse:

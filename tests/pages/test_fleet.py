@@ -53,26 +53,30 @@ def test_each_machine_shows_its_live_state(login, staff, fleet):
         "d-silent",
     ]
     card = _card(html, fleet["printing"])
-    assert (
-        'data-status="111"' in card and '<span class="badge primary" title="ok (111)">Printing</span>' in card
-    )
+    assert 'data-status="111"' in card
+    assert '<span class="badge primary machine-status" title="ok (111)">Printing</span>' in card
     assert re.search(r"Tool 0</td><td[^>]*>214.6 / 215 °C", card)
     assert re.search(r"Tool 1</td><td[^>]*>25.3 / 0 °C", card)
     assert re.search(r"Bed</td><td[^>]*>59.8 / 60 °C", card)
-    assert (
-        '<strong class="job-file">bracket.gcode</strong>' in card
-        and '<span class="job-owner">student</span>' in card
-    )
+    # the job by its name, linked, with its owner and the file as uploaded; one state only (the badge)
+    job = fleet["job"]
+    assert f'<a class="job-name" href="/jobs/{job.pk}/">bracket</a>' in card
+    assert '<span class="job-owner">student</span>' in card and '"muted job-file">bracket.gcode<' in card
+    assert card.split("Machine details")[0].count("Printing") == 1
     assert '<progress max="100" value="42.0">' in card and "42 %" in card and "30 min left" in card
     assert "Pause</button>" in card and "Bed cleared" not in card
     assert "stale" not in card.split("Last seen")[1]
+    assert re.search(r"The printer says</dt><dd class=\"vendor-state\">[^<]+</dd>", card)
 
     card = _card(html, fleet["bed"])
-    assert '<span class="badge warning" title="warning (201)">Awaiting bed clear</span>' in card
+    assert (
+        '<span class="badge warning machine-status" title="warning (201)">Awaiting bed clear</span>' in card
+    )
+    assert 'The printer says</dt><dd class="vendor-state">Operational</dd>' in card
     assert f'action="/fleet/{fleet["bed"].pk}/bed-cleared/"' in card and "Bed cleared</button>" in card
 
     card = _card(html, fleet["broken"])
-    assert '<span class="badge danger" title="machine_fault (301)">Error</span>' in card
+    assert '<span class="badge danger machine-status" title="machine_fault (301)">Error</span>' in card
     assert "Unreadable answer: HTTP 500 from /api/printer" in card
     assert (
         '<ul class="errors machine-errors"><li>PrinterBadResponse: HTTP 500 from /api/printer</li></ul>'
@@ -80,17 +84,16 @@ def test_each_machine_shows_its_live_state(login, staff, fleet):
     )
 
     card = _card(html, fleet["silent"])
-    assert '<span class="badge success" title="ok (100)">Idle</span>' in card
-    assert re.search(
-        r"Last seen: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d <span class=\"badge secondary\">stale</span>", card
-    )
+    assert '<span class="badge success machine-status" title="ok (100)">Idle</span>' in card
+    assert re.search(r'Last seen</dt><dd class="last-seen">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d</dd>', card)
+    assert '<span class="badge secondary">stale</span>' in card
     assert "stale-state" in card
 
 
 def test_a_machine_never_seen_shows_its_default_status(login, staff, printer):
     machine = printer("new")
     card = _card(login(staff).get("/fleet/live/").content.decode(), machine)
-    assert ">Unknown</span>" in card and "Last seen: never" in card and ">stale<" in card
+    assert ">Unknown</span>" in card and 'class="last-seen">never<' in card and ">stale<" in card
 
 
 def test_fragment_has_the_cards_and_the_queue_summary(login, staff, fleet, student, submit_job):
@@ -181,3 +184,35 @@ def test_a_refusal_from_the_board_shows_the_board_with_the_reason(login, staff, 
     assert (
         'id="fleet-live"' in html and "Could not resume bracket: cannot resume a job that is printing" in html
     )
+
+
+def test_after_completion_the_card_still_names_the_job_and_its_owner(
+    login, staff, printer, student, submit_job
+):
+    machine = printer("e-done")
+    job = start_printing(submit_job(student, name="phone stand"), machine)
+    job_transition(job=job, to_state="completed", actor_kind="reconciler")
+    machine_bed_flag_set(machine_id=machine.pk, required=True)
+    report(machine, PrinterState(status=PrinterStatus.IDLE, raw_state="Operational"))
+    card = _card(login(staff).get("/fleet/live/").content.decode(), machine)
+    assert f'<a class="job-name" href="/jobs/{job.pk}/">phone stand</a>' in card
+    assert '<span class="job-owner">student</span>' in card and 'job-outcome">completed<' in card
+    assert job.printer_file_name not in card  # never the stored UUID name
+    assert "Bed cleared</button>" in card and "Pause</button>" not in card
+
+
+def test_the_job_page_shows_name_owner_file_and_history(
+    login, staff, student, other_student, printer, submit_job
+):
+    machine = printer("f-page")
+    job = start_printing(submit_job(student, name="gear"), machine)
+    html = login(student).get(f"/jobs/{job.pk}/").content.decode()
+    assert "<h1>gear <span" in html and 'class="job-owner">student<' in html and "f-page" in html
+    assert "queued → dispatching" in html
+    assert login(staff).get(f"/jobs/{job.pk}/").status_code == 200
+    assert login(other_student).get(f"/jobs/{job.pk}/").status_code == 404
+
+
+def test_the_staff_jobs_page_does_not_say_yours(login, staff):
+    html = login(staff).get("/jobs/live/").content.decode()
+    assert "Nothing is printing." in html and "of yours" not in html
