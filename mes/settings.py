@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from mes import config
 
@@ -48,6 +49,8 @@ INSTALLED_APPS = [
     "machines.apps.MachinesConfig",
     "drivers.apps.DriversConfig",
     "simulator.apps.SimulatorConfig",
+    "materials.apps.MaterialsConfig",
+    "maintenance.apps.MaintenanceConfig",
     "jobs.apps.JobsConfig",
     "federation.apps.FederationConfig",
     "opcua.apps.OpcuaConfig",
@@ -278,6 +281,15 @@ JOBS_MAX_HEATING = config.whole_number(env, "JOBS_MAX_HEATING", default=0)
 JOBS_DISPATCH_MAX_ATTEMPTS = config.whole_number(env, "JOBS_DISPATCH_MAX_ATTEMPTS", default=3, minimum=1)
 # Finished jobs keep their row and history; their G-code file is deleted after this many days.
 JOBS_FILE_RETENTION_DAYS = config.whole_number(env, "JOBS_FILE_RETENTION_DAYS", default=90, minimum=1)
+
+# Materials (see docs/materials.md). Tracking "auto": the scheduler checks spools once the lab has one.
+MATERIALS_TRACKING = env.str("MATERIALS_TRACKING", default="auto").strip().lower()
+if MATERIALS_TRACKING not in {"auto", "on", "off"}:
+    raise ImproperlyConfigured(f"MATERIALS_TRACKING={MATERIALS_TRACKING!r} is not auto, on or off")
+# A spool must hold the job's need plus this margin (percent of the need, then grams on top).
+MATERIALS_SAFETY_MARGIN_PERCENT = config.whole_number(env, "MATERIALS_SAFETY_MARGIN_PERCENT", default=10)
+MATERIALS_SAFETY_MARGIN_GRAMS = config.whole_number(env, "MATERIALS_SAFETY_MARGIN_GRAMS", default=5)
+MATERIALS_CSV_MAX_BYTES = config.whole_number(env, "MATERIALS_CSV_MAX_BYTES", default=1024 * 1024, minimum=1)
 
 # Federation (lab-to-lab API, see docs/federation.md). Private signing keys are files with mode 0600 in
 # FEDERATION_KEY_DIR, never in the database or the API; back the directory up with the database.

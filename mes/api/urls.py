@@ -28,5 +28,7 @@ urlpatterns = [
     path("jobs/", include("jobs.api.urls")),
     path("webhooks/", include("webhooks.api.urls")),
     path("notifications/", include("notifications.api.urls")),
+    path("materials/", include("materials.api.urls")),
+    path("maintenance/", include("maintenance.api.urls")),
     *router.urls,
 ]
