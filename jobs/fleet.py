@@ -22,6 +22,13 @@ from machines.registry import get_registry
 from machines.selectors import machine_list, machine_live_states
 from machines.state import LiveState
 from machines.status import describe_status
+from maintenance.selectors import fleet_maintenance_summary
+from materials.selectors import (
+    LoadedSpool,
+    loaded_spools_by_machine,
+    low_stock_material_names,
+    stock_by_material,
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,8 @@ class FleetCard:
     seconds_left: float | None = None
     errors: list[str] = field(default_factory=list)
     awaiting_bed_clear: bool = False
+    spools: tuple[LoadedSpool, ...] = ()
+    maintenance: dict = field(default_factory=dict)  # in_maintenance, reason, plan_status, plan
 
     @property
     def time_left(self) -> str:
@@ -128,10 +137,13 @@ def _last_jobs(machine_ids: list) -> dict:
 
 
 def fleet_cards() -> list[FleetCard]:
-    """One card per machine, in name order."""
+    """One card per machine, in name order, with its loaded spools and maintenance state."""
     registry = get_registry()
     machines = list(machine_list())
     states = machine_live_states(machines)
+    spools = loaded_spools_by_machine([m.pk for m in machines])
+    low = {name.lower() for name in low_stock_material_names()}
+    maintenance = fleet_maintenance_summary(machines)
     jobs: dict = {}
     for job in (
         Job.objects.filter(state__in=ACTIVE_STATES, machine__isnull=False)
@@ -175,6 +187,11 @@ def fleet_cards() -> list[FleetCard]:
                 seconds_left=seconds_left,
                 errors=[*config_errors, *state.errors],
                 awaiting_bed_clear=awaiting_bed_clear(state, code),
+                spools=tuple(
+                    LoadedSpool(**{**s.__dict__, "low_stock": s.material.lower() in low})
+                    for s in spools.get(str(machine.pk), ())
+                ),
+                maintenance=maintenance.get(str(machine.pk), {}),
             )
         )
     return cards
@@ -187,6 +204,7 @@ class QueueSummary:
     awaiting_approval: int
     running: int
     paused: int
+    low_stock: tuple[dict, ...] = ()
 
 
 def queue_summary() -> QueueSummary:
@@ -196,4 +214,5 @@ def queue_summary() -> QueueSummary:
         running=Count("pk", filter=Q(state__in=[JobState.DISPATCHING, JobState.UPLOADED, JobState.PRINTING])),
         paused=Count("pk", filter=Q(state=JobState.PAUSED)),
     )
-    return QueueSummary(flags=queue_state_get(), **counts)
+    low = tuple(row for row in stock_by_material() if row["low_stock"])
+    return QueueSummary(flags=queue_state_get(), low_stock=low, **counts)

@@ -37,6 +37,9 @@ class JobSubmitForm(forms.Form):
     material = forms.CharField(
         max_length=50, required=False, help_text="e.g. PLA. Empty: the material the file was sliced for."
     )
+    colour = forms.CharField(
+        max_length=50, required=False, help_text="Spool colour (name or #RRGGBB). Empty: any colour."
+    )
     nozzle_diameter = forms.DecimalField(
         label="Nozzle diameter (mm)",
         required=False,
@@ -65,6 +68,7 @@ class JobSubmitForm(forms.Form):
         return JobConstraints(
             machine_type=data["machine_type"],
             material=data.get("material", "").strip(),
+            colour=data.get("colour", "").strip(),
             nozzle_diameter=data.get("nozzle_diameter"),
             tags=data.get("tags") or (),
         )

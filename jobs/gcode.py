@@ -36,6 +36,11 @@ _HEADER_KEYS = {
     "filament used",
     "filament used [mm]",
     "filament used [g]",
+    "filament used [cm3]",
+    "total filament length [mm]",
+    "total filament weight [g]",
+    "filament_density",
+    "filament_diameter",
     "filament_type",
     "nozzle_diameter",
     "extruder_train.0.nozzle.diameter",
@@ -45,6 +50,8 @@ _HEADER_KEYS = {
     "printer_model",
     "max_layer_z",
 }
+# Cura's Griffin flavour: ";EXTRUDER_TRAIN.0.MATERIAL.VOLUME_USED:1234" (mm³) per extruder.
+_GRIFFIN_VOLUME = re.compile(r"^extruder_train\.(\d+)\.material\.volume_used$")
 
 
 class NotGcode(ValueError):
@@ -195,7 +202,7 @@ class _Scanner:
         match = _HEADER.match(text)
         if match:
             key = match.group(1).strip().lower()
-            if key in _HEADER_KEYS and key not in self.header:
+            if (key in _HEADER_KEYS or _GRIFFIN_VOLUME.match(key)) and key not in self.header:
                 self.header[key] = match.group(2)[:500]
 
     def metadata(self, file_format: str) -> dict:
@@ -232,6 +239,7 @@ class _Scanner:
                     estimate = _duration(h[key])
                     break
         bounds = self.print_bounds if not self.print_bounds.empty else self.move_bounds
+        tools, garbled = _filament_tools(h, materials)
         return {
             "format": file_format,
             "slicer": self.slicer,
@@ -240,6 +248,10 @@ class _Scanner:
             "estimated_time_s": estimate,
             "filament": filament,
             "materials": sorted(filament) or materials,
+            # Per tool, as the slicer wrote it (any of length, weight, volume may be missing); the
+            # pre-flight turns this into grams (jobs.filament).
+            "filament_tools": tools,
+            "filament_garbled": garbled,
             "nozzle_diameter": _float(nozzle[0]) if nozzle else None,
             "temperatures": {
                 "first_layer_nozzle": self.nozzle_temps[0] if self.nozzle_temps else None,
@@ -251,6 +263,85 @@ class _Scanner:
             "lines": self.line_no,
             "commands": self.commands,
         }
+
+
+def _numbers(value: str, *, unit_suffix: str = "") -> tuple[list[float | None], bool]:
+    """Comma/semicolon-separated numbers; an unreadable or negative part is None and flags the list."""
+    result: list[float | None] = []
+    garbled = False
+    for part in _split(value):
+        text = part.strip()
+        scale = 1.0
+        if unit_suffix and text.lower().endswith(unit_suffix):
+            text, scale = text[: -len(unit_suffix)].strip(), 1000.0  # Cura writes metres: "1.234m"
+        try:
+            number = float(text) * scale
+        except ValueError:
+            result.append(None)
+            garbled = True
+            continue
+        if number < 0 or number != number or number in (float("inf"), float("-inf")):
+            result.append(None)
+            garbled = True
+        else:
+            result.append(number)
+    return result, garbled
+
+
+def _filament_tools(h: dict[str, str], materials: list[str]) -> tuple[list[dict], bool]:
+    """Filament per tool from PrusaSlicer/OrcaSlicer ("filament used [mm]/[g]", lists per extruder),
+    Bambu Studio ("total filament length [mm]"/"weight [g]" for a single filament), Cura
+    (";Filament used: 1.2m, 0.3m") and Cura Griffin (EXTRUDER_TRAIN.n.MATERIAL.VOLUME_USED, mm³)."""
+    lengths, bad_l = _numbers(h.get("filament used [mm]", ""))
+    weights, bad_w = _numbers(h.get("filament used [g]", ""))
+    volumes, bad_v = _numbers(h.get("filament used [cm3]", ""))
+    volumes = [v * 1000 if v is not None else None for v in volumes]  # cm³ → mm³
+    garbled = bad_l or bad_w or bad_v
+    if not lengths and h.get("total filament length [mm]"):
+        lengths, bad = _numbers(h["total filament length [mm]"])
+        garbled = garbled or bad
+    if not weights and h.get("total filament weight [g]"):
+        weights, bad = _numbers(h["total filament weight [g]"])
+        garbled = garbled or bad
+    if not lengths and h.get("filament used"):
+        lengths, bad = _numbers(h["filament used"], unit_suffix="m")
+        garbled = garbled or bad
+    griffin = sorted((int(m.group(1)), key) for key in h if (m := _GRIFFIN_VOLUME.match(key)))
+    if griffin and not volumes:
+        by_tool: dict[int, float | None] = {}
+        for index, key in griffin:
+            values, bad = _numbers(h[key])
+            garbled = garbled or bad
+            by_tool[index] = values[0] if values else None
+        volumes = [by_tool.get(i) for i in range(max(by_tool) + 1)]
+    densities, _ = _numbers(h.get("filament_density", ""))
+    diameters, _ = _numbers(h.get("filament_diameter", ""))
+    count = max(len(lengths), len(weights), len(volumes))
+    tools = []
+    for i in range(count):
+        length = lengths[i] if i < len(lengths) else None
+        weight = weights[i] if i < len(weights) else None
+        volume = volumes[i] if i < len(volumes) else None
+        if not (length or weight or volume):
+            continue  # an extruder the print does not use (0) or could not be read
+        tools.append(
+            {
+                "tool": i,
+                "material": materials[i]
+                if i < len(materials)
+                else (materials[0] if len(materials) == 1 else ""),
+                "length_mm": length,
+                "weight_g": weight,
+                "volume_mm3": volume,
+                "density": densities[i]
+                if i < len(densities)
+                else (densities[0] if len(densities) == 1 else None),
+                "diameter": diameters[i]
+                if i < len(diameters)
+                else (diameters[0] if len(diameters) == 1 else None),
+            }
+        )
+    return tools, garbled
 
 
 def file_format_for(name: str) -> str | None:

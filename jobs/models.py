@@ -44,6 +44,9 @@ class Job(models.Model):
     # Constraints: where the job may print.
     machine_type = models.CharField(max_length=100, default="printer-3d")
     material = models.CharField(max_length=50, blank=True)
+    colour = models.CharField(
+        max_length=50, blank=True, help_text="Spool colour (name or #RRGGBB) the job asks for; empty: any."
+    )
     nozzle_diameter = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
     tags = models.JSONField(default=list, blank=True, help_text="The machine must carry every tag.")
     target_machine = models.ForeignKey(

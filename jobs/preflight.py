@@ -8,6 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from jobs.filament import spool_fit_reason
+from materials.selectors import LoadedSpool
+
 BOUNDS_TOLERANCE_MM = 0.5
 
 
@@ -15,6 +18,7 @@ BOUNDS_TOLERANCE_MM = 0.5
 class JobConstraints:
     machine_type: str = "printer-3d"
     material: str = ""
+    colour: str = ""
     nozzle_diameter: Decimal | None = None
     tags: tuple[str, ...] = ()
     target_machine_id: str | None = None
@@ -35,15 +39,43 @@ class MachineCapabilities:
     max_nozzle_temp: float | None = None
     max_bed_temp: float | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # What changes from hour to hour (the scheduler checks it; the pre-flight does not refuse for it):
+    # loaded spools (None: the lab does not track spools) and maintenance (the reason, "" when not).
+    spools: tuple[LoadedSpool, ...] | None = None
+    margin: tuple[float, float] = (0.0, 0.0)
+    maintenance: str = ""
+
+
+def material_reason(caps: MachineCapabilities, *, metadata: dict, constraints: JobConstraints) -> str | None:
+    """Why the machine's loaded spools cannot take the job; None when they can or spools are not tracked."""
+    if caps.spools is None:
+        return None
+    return spool_fit_reason(
+        spools=caps.spools,
+        need=metadata.get("filament_need") or {},
+        material=constraints.material,
+        colour=constraints.colour,
+        metadata=metadata,
+        margin=caps.margin,
+    )
 
 
 def machine_fit_reasons(
-    caps: MachineCapabilities, *, metadata: dict, constraints: JobConstraints
+    caps: MachineCapabilities, *, metadata: dict, constraints: JobConstraints, transient: bool = True
 ) -> list[str]:
-    """Every reason the job cannot print on this machine; empty when it fits."""
+    """Every reason the job cannot print on this machine; empty when it fits.
+
+    ``transient=False`` (the pre-flight) leaves out what staff fix in minutes: spools and maintenance.
+    """
     reasons: list[str] = []
     if not caps.active:
         reasons.append("the machine is not active")
+    if transient and caps.maintenance:
+        reasons.append(f"the machine is in maintenance ({caps.maintenance})")
+    if transient:
+        spool_reason = material_reason(caps, metadata=metadata, constraints=constraints)
+        if spool_reason:
+            reasons.append(spool_reason)
     if caps.machine_type != constraints.machine_type:
         reasons.append(f"the machine is a {caps.machine_type}, the job needs a {constraints.machine_type}")
     missing_tags = sorted(set(constraints.tags) - set(caps.tags))
@@ -99,7 +131,8 @@ def preflight_reasons(
             return ["the chosen machine does not exist"]
         return [f"the lab has no active machine of type {constraints.machine_type!r}"]
     per_machine = {
-        c.name: machine_fit_reasons(c, metadata=metadata, constraints=constraints) for c in candidates
+        c.name: machine_fit_reasons(c, metadata=metadata, constraints=constraints, transient=False)
+        for c in candidates
     }
     if any(not reasons for reasons in per_machine.values()):
         return []

@@ -10,11 +10,14 @@ from typing import Any
 from django.db.models import F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
 
+from jobs.filament import waiting_text
 from jobs.models import Job, JobEvent, QueueState
-from jobs.preflight import JobConstraints, MachineCapabilities
-from jobs.states import QUEUE_STATES, RUNNING_STATES, TERMINAL_STATES
+from jobs.preflight import JobConstraints, MachineCapabilities, machine_fit_reasons, material_reason
+from jobs.states import QUEUE_STATES, RUNNING_STATES, TERMINAL_STATES, JobState
 from machines.models import MachineConfig
 from machines.registry import get_registry
+from maintenance.selectors import maintenance_reasons_by_machine
+from materials.selectors import LoadedSpool, loaded_spools_by_machine, safety_margin, tracking_enabled
 
 QUEUE_ORDER = (F("priority").desc(), F("position").asc(nulls_last=True), F("created_at").asc())
 _UUID_IN_NAME = re.compile(r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})", re.I)
@@ -106,6 +109,7 @@ def job_constraints(*, job: Job) -> JobConstraints:
     return JobConstraints(
         machine_type=job.machine_type,
         material=job.material,
+        colour=job.colour,
         nozzle_diameter=job.nozzle_diameter,
         tags=tuple(job.tags or ()),
         target_machine_id=str(job.target_machine_id) if job.target_machine_id else None,
@@ -133,7 +137,14 @@ def _names(value: Any) -> tuple[str, ...]:
     return tuple(str(item).strip() for item in value if str(item).strip())
 
 
-def _capabilities(machine: MachineConfig, settings: dict[str, Any]) -> MachineCapabilities:
+def _capabilities(
+    machine: MachineConfig,
+    settings: dict[str, Any],
+    *,
+    spools: tuple[LoadedSpool, ...] | None = None,
+    margin: tuple[float, float] = (0.0, 0.0),
+    maintenance: str = "",
+) -> MachineCapabilities:
     volume = [_number(settings.get(f"BUILD_VOLUME_{a}")) for a in "XYZ"]
     return MachineCapabilities(
         machine_id=str(machine.pk),
@@ -148,15 +159,32 @@ def _capabilities(machine: MachineConfig, settings: dict[str, Any]) -> MachineCa
         max_nozzle_temp=_number(settings.get("MAX_NOZZLE_TEMP")),
         max_bed_temp=_number(settings.get("MAX_BED_TEMP")),
         tags=_names(settings.get("TAGS")),
+        spools=spools,
+        margin=margin,
+        maintenance=maintenance,
     )
 
 
 def machine_capabilities_for(*, machines: list[MachineConfig]) -> list[MachineCapabilities]:
+    """Capabilities with loaded spools and maintenance state, read in two queries for any fleet size."""
     registry = get_registry()
+    ids = [machine.pk for machine in machines]
+    spools = loaded_spools_by_machine(ids) if tracking_enabled() else None
+    margin = safety_margin()
+    in_maintenance = maintenance_reasons_by_machine(ids)
     result = []
     for machine in machines:
         loaded = registry.get_machine(machine.pk)
-        result.append(_capabilities(machine, loaded.settings if loaded is not None else {}))
+        key = str(machine.pk)
+        result.append(
+            _capabilities(
+                machine,
+                loaded.settings if loaded is not None else {},
+                spools=spools.get(key, ()) if spools is not None else None,
+                margin=margin,
+                maintenance=in_maintenance.get(key, ""),
+            )
+        )
     return result
 
 
@@ -167,3 +195,43 @@ def candidate_machines(*, constraints: JobConstraints) -> list[MachineCapabiliti
     else:
         machines = list(MachineConfig.objects.filter(active=True, machine_type=constraints.machine_type))
     return machine_capabilities_for(machines=machines)
+
+
+def queue_waiting_reasons(*, jobs) -> dict:
+    """Why queued jobs wait, when the reason is material or maintenance: ``{job pk: text}``.
+
+    A job that some machine could take (spools fit, not in maintenance) has no entry: it waits for that
+    machine to become free. Machines and their spools are read once for all the jobs given.
+    """
+    queued = [job for job in jobs if job.state == JobState.QUEUED]
+    if not queued:
+        return {}
+    machines = list(
+        MachineConfig.objects.filter(active=True, machine_type__in={job.machine_type for job in queued})
+    )
+    caps = machine_capabilities_for(machines=machines)
+    result = {}
+    for job in queued:
+        constraints = job_constraints(job=job)
+        metadata = job.metadata or {}
+        fitting = [
+            c
+            for c in caps
+            if c.machine_type == job.machine_type
+            and (not constraints.target_machine_id or c.machine_id == constraints.target_machine_id)
+            and not machine_fit_reasons(c, metadata=metadata, constraints=constraints, transient=False)
+        ]
+        if not fitting:
+            continue
+        usable = [c for c in fitting if not c.maintenance]
+        if not usable:
+            result[job.pk] = "waiting: every machine that fits is in maintenance"
+        elif all(material_reason(c, metadata=metadata, constraints=constraints) for c in usable):
+            result[job.pk] = waiting_text(
+                need=metadata.get("filament_need") or {},
+                material=constraints.material,
+                colour=constraints.colour,
+                metadata=metadata,
+                margin=usable[0].margin,
+            )
+    return result

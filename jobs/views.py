@@ -75,6 +75,9 @@ def _jobs_context(request: HttpRequest) -> dict:
     active = list(selectors.running_list(user=user))
     history = list(selectors.history_list(user=user)[:HISTORY_SHOWN])
     estimates = job_estimates(jobs=[*waiting, *active])
+    waiting_reasons = selectors.queue_waiting_reasons(jobs=waiting)
+    for job in waiting:
+        job.waiting_reason = waiting_reasons.get(job.pk, "")
     for job in [*waiting, *active]:
         job.estimate = estimates.get(job.pk)
     # Jobs forwarded to a partner lab show that lab's last reported state and progress too.

@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from jobs.models import Job, JobEvent, QueueState
 from jobs.preflight import JobConstraints
+from jobs.selectors import queue_waiting_reasons
 from jobs.services import Location
 from jobs.states import JobState
 from machines.models import MachineConfig
@@ -58,6 +59,13 @@ class JobOptionsSerializer(serializers.Serializer):
     priority = serializers.IntegerField(required=False, default=0, min_value=-100, max_value=100)
     machine_type = serializers.CharField(required=False, default="printer-3d", max_length=100)
     material = serializers.CharField(required=False, allow_blank=True, default="", max_length=50)
+    colour = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=50,
+        help_text="Spool colour name or #RRGGBB; only machines with that colour loaded take the job.",
+    )
     nozzle_diameter = serializers.DecimalField(
         required=False, allow_null=True, default=None, max_digits=4, decimal_places=2, min_value=0
     )
@@ -72,6 +80,7 @@ class JobOptionsSerializer(serializers.Serializer):
         return JobConstraints(
             machine_type=target.machine_type if target else data.get("machine_type", "printer-3d"),
             material=data.get("material", ""),
+            colour=data.get("colour", "").strip(),
             nozzle_diameter=data.get("nozzle_diameter"),
             tags=tuple(data.get("tags") or ()),
             target_machine_id=str(target.pk) if target else None,
@@ -107,6 +116,12 @@ class JobSerializer(serializers.ModelSerializer):
     machine = serializers.SlugRelatedField(slug_field="name", read_only=True)
     target_machine = serializers.PrimaryKeyRelatedField(read_only=True)
     queue_index = serializers.SerializerMethodField(help_text="0-based place in the farm-wide queue")
+    waiting_reason = serializers.SerializerMethodField(
+        help_text='Why no machine can take a queued job now, e.g. "waiting: no loaded PETG spool with ≥ 42 g".'
+    )
+    filament_need = serializers.SerializerMethodField(
+        help_text="Grams per tool read from the slicer comments; known=false: need unknown."
+    )
 
     class Meta:
         model = Job
@@ -132,6 +147,9 @@ class JobSerializer(serializers.ModelSerializer):
             "printer_file_name",
             "machine_type",
             "material",
+            "colour",
+            "filament_need",
+            "waiting_reason",
             "nozzle_diameter",
             "tags",
             "target_machine",
@@ -149,6 +167,23 @@ class JobSerializer(serializers.ModelSerializer):
     def get_queue_index(self, job) -> int | None:
         return getattr(job, "queue_index", None)
 
+    @extend_schema_field(serializers.CharField())
+    def get_waiting_reason(self, job) -> str:
+        reasons = self.context.get("waiting_reasons")
+        if reasons is None:
+            if job.state != "queued":
+                return ""
+            reasons = queue_waiting_reasons(jobs=[job])
+        return reasons.get(job.pk, "")
+
+    @extend_schema_field(serializers.JSONField())
+    def get_filament_need(self, job) -> dict:
+        return (job.metadata or {}).get("filament_need") or {
+            "known": False,
+            "tools": [],
+            "note": "need unknown",
+        }
+
 
 class JobUpdateSerializer(serializers.Serializer):
     """Fields a waiting job can change; ``version`` (or If-Match) guards against lost updates."""
@@ -159,6 +194,7 @@ class JobUpdateSerializer(serializers.Serializer):
     priority = serializers.IntegerField(required=False, min_value=-100, max_value=100)
     machine_type = serializers.CharField(required=False, max_length=100)
     material = serializers.CharField(required=False, allow_blank=True, max_length=50)
+    colour = serializers.CharField(required=False, allow_blank=True, max_length=50)
     nozzle_diameter = serializers.DecimalField(
         required=False, allow_null=True, max_digits=4, decimal_places=2, min_value=0
     )

@@ -230,9 +230,11 @@ class QueueView(JobErrorMixin, APIView):
         etag = selectors.change_marker(kind="queue", version=state.queue_version, user=request.user)
 
         def build():
+            items = list(selectors.queue_list(user=request.user))
+            context = {"waiting_reasons": selectors.queue_waiting_reasons(jobs=items)}
             body = {
                 "status": QueueStateSerializer(state).data,
-                "items": JobSerializer(selectors.queue_list(user=request.user), many=True).data,
+                "items": JobSerializer(items, many=True, context=context).data,
                 "running": JobSerializer(selectors.running_list(user=request.user), many=True).data,
             }
             return Response(body)

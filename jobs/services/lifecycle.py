@@ -16,6 +16,7 @@ from jobs.exceptions import IllegalTransition, JobPermissionDenied, VersionConfl
 from jobs.models import Job, JobEvent, QueueState
 from jobs.remote import remote_cancel
 from jobs.selectors import job_can_change
+from jobs.services.accounting import job_usage_settle
 from jobs.services.positions import lock_queue, position_for_requeue, raise_if_locked
 from jobs.states import ACTIVE_STATES, QUEUE_STATES, TERMINAL_STATES, ActorKind, JobState, transition_refusal
 
@@ -144,6 +145,8 @@ def job_transition(
         locked.requested_action = ""
         locked.requested_at = None
     locked.save()
+    if to_state in TERMINAL_STATES:
+        job_usage_settle(job=locked)  # same transaction: ended and accounted commit together
     job_transition_event(
         job=locked,
         from_state=from_state,

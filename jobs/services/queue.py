@@ -12,11 +12,13 @@ from django.utils import timezone
 
 from jobs import signals
 from jobs.exceptions import JobPermissionDenied, JobValidationError, QueueConflict
+from jobs.filament import filament_need
 from jobs.models import Job, JobEvent, QueueState
 from jobs.preflight import preflight_reasons
 from jobs.selectors import candidate_machines, job_can_change, job_constraints
 from jobs.services.lifecycle import bump_versions, check_version, event_record, job_transition
 from jobs.services.positions import Location, allocate_positions, lock_queue, write_positions
+from jobs.services.submit import material_reasons
 from jobs.states import ACTIVE_STATES, QUEUE_STATES, ActorKind, JobState
 
 UPDATABLE_FIELDS = (
@@ -25,11 +27,12 @@ UPDATABLE_FIELDS = (
     "priority",
     "machine_type",
     "material",
+    "colour",
     "nozzle_diameter",
     "tags",
     "target_machine",
 )
-CONSTRAINT_FIELDS = {"machine_type", "material", "nozzle_diameter", "tags", "target_machine"}
+CONSTRAINT_FIELDS = {"machine_type", "material", "colour", "nozzle_diameter", "tags", "target_machine"}
 
 
 def _require_staff(user, what: str) -> None:
@@ -117,8 +120,14 @@ def job_update(*, job, user, data: dict, expected_version: int | None = None) ->
         reasons = preflight_reasons(
             candidate_machines(constraints=constraints), metadata=locked.metadata, constraints=constraints
         )
+        reasons += material_reasons(constraints=constraints)
         if reasons:
             raise JobValidationError("the job would fit no machine with these constraints", reasons=reasons)
+        if "material" in changed:  # the material names the density that turns lengths into grams
+            locked.metadata = {
+                **locked.metadata,
+                "filament_need": filament_need(metadata=locked.metadata, material=locked.material),
+            }
     if "priority" in changed:
         locked.position = allocate_positions(
             priority=locked.priority, location=Location(), count=1, exclude=(locked.pk,)

@@ -18,6 +18,7 @@ from events.types import EventType
 from jobs import signals
 from jobs.domain_events import job_payload
 from jobs.exceptions import JobPermissionDenied, JobValidationError
+from jobs.filament import filament_need
 from jobs.gcode import GcodeReport, NotGcode, file_format_for, inspect_gcode
 from jobs.models import Job, JobEvent
 from jobs.preflight import JobConstraints, preflight_reasons
@@ -26,6 +27,7 @@ from jobs.services.lifecycle import bump_versions
 from jobs.services.positions import BACK, Location, allocate_positions, lock_queue
 from jobs.states import ActorKind, JobState
 from jobs.uploads import max_upload_bytes, too_large_message
+from materials.selectors import material_by_name, material_types, tracking_enabled
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +87,10 @@ def job_validate(*, spec: JobSpec, candidates: dict | None = None) -> list[str]:
     cache = candidates if candidates is not None else {}
     if spec.constraints not in cache:
         cache[spec.constraints] = candidate_machines(constraints=spec.constraints)
+    reasons += material_reasons(constraints=spec.constraints)
+    spec.report.metadata["filament_need"] = filament_need(
+        metadata=spec.report.metadata, material=spec.constraints.material
+    )
     reasons += preflight_reasons(
         cache[spec.constraints],
         metadata=spec.report.metadata,
@@ -103,6 +109,14 @@ def _record_refusal(*, user, actor_kind: str, name: str, reasons: list[str]) -> 
         actor=user.get_username() if authenticated else "",
         user_id=user.pk if authenticated else None,
     )
+
+
+def material_reasons(*, constraints: JobConstraints) -> list[str]:
+    """A material the lab does not know is refused once the lab tracks spools (no spool could ever fit)."""
+    if not constraints.material or not tracking_enabled() or material_by_name(constraints.material):
+        return []
+    known = ", ".join(material_types().values_list("name", flat=True)) or "none"
+    return [f"unknown material {constraints.material!r} (the lab has: {known})"]
 
 
 def job_submit(*, user, spec: JobSpec, location: Location = BACK, actor_kind: str = ActorKind.USER) -> Job:
@@ -184,6 +198,7 @@ def _add_locked(*, user, specs, location, actor_kind, saved: list[str]) -> list[
             printer_file_name=f"{job_id}.{'bgcode' if spec.report.format == 'bgcode' else 'gcode'}",
             machine_type=c.machine_type,
             material=c.material,
+            colour=c.colour,
             nozzle_diameter=c.nozzle_diameter,
             tags=list(c.tags),
             target_machine_id=c.target_machine_id,
