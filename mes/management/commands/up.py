@@ -44,7 +44,7 @@ def child_specs(
                 "simulator",
                 [
                     python, "manage.py", "simulate_fleet", "--count", str(simulate), "--personality", "mixed",
-                    "--port", str(sim_port), "--speed", str(sim_speed), "--register", "--report-every", "60",
+                    "--port", str(sim_port), "--speed", str(sim_speed), "--register", "--demo", "--report-every", "60",
                 ],
             )
         )  # fmt: skip

@@ -75,6 +75,11 @@ class Command(BaseCommand):
             action="store_true",
             help="create or update machines sim-001..sim-N pointing at the simulated printers",
         )
+        parser.add_argument(
+            "--demo",
+            action="store_true",
+            help="with --register: let apps seed example data for the fleet (spools, maintenance plans)",
+        )
 
     def handle(self, *args, **options):
         problem = check_arguments(options["count"], options["speed"], options["port"])
@@ -94,6 +99,15 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.SUCCESS(f"Registered simulated machines: {created} new, {updated} updated.")
             )
+            if options["demo"]:
+                from machines.models import MachineConfig
+                from mes.signals import demo_fleet_registered
+
+                names = [machine_name(n) for n in range(1, options["count"] + 1)]
+                ids = list(
+                    MachineConfig.objects.filter(name__in=names).order_by("name").values_list("pk", flat=True)
+                )
+                demo_fleet_registered.send(sender=self.__class__, machine_ids=ids)
 
         def out(line: str) -> None:
             self.stdout.write(line)
