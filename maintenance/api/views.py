@@ -14,7 +14,6 @@ from maintenance import selectors, services
 from maintenance.api.serializers import (
     CompleteSerializer,
     MachineMaintenanceSerializer,
-    ModeSerializer,
     PlanSerializer,
     ReasonSerializer,
     RecordSerializer,
@@ -51,7 +50,7 @@ def machine_maintenance_data(machine: MachineConfig) -> dict:
         "machine": machine.pk,
         "machine_name": machine.name,
         "in_maintenance": mode is not None,
-        "maintenance": ModeSerializer(mode).data if mode else None,
+        "maintenance": mode,
         "counters": selectors.counters_for(machine=machine),
         "plans": selectors.plan_statuses(machine=machine),
         "open_reports": OutOfOrderReport.objects.filter(machine=machine, resolved_at__isnull=True),
