@@ -9,6 +9,8 @@ COPY machines ./machines
 COPY drivers ./drivers
 COPY simulator ./simulator
 COPY plugins ./plugins
+COPY materials ./materials
+COPY maintenance ./maintenance
 COPY jobs ./jobs
 COPY federation ./federation
 COPY opcua ./opcua

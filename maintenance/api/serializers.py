@@ -107,7 +107,7 @@ class MachineMaintenanceSerializer(serializers.Serializer):
     open_reports = ReportSerializer(many=True)
 
 
-class ReasonSerializer(serializers.Serializer):
+class MaintenanceReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
 
 

@@ -15,7 +15,7 @@ from maintenance.api.serializers import (
     CompleteSerializer,
     MachineMaintenanceSerializer,
     PlanSerializer,
-    ReasonSerializer,
+    MaintenanceReasonSerializer,
     RecordSerializer,
     ReportSerializer,
     ResolveSerializer,
@@ -70,11 +70,11 @@ class MachineMaintenanceViewSet(MaintenanceErrorMixin, viewsets.GenericViewSet):
     def retrieve(self, request, pk=None):
         return self._answer(self.get_object())
 
-    @extend_schema(request=ReasonSerializer, responses={201: MachineMaintenanceSerializer, **ERRORS})
+    @extend_schema(request=MaintenanceReasonSerializer, responses={201: MachineMaintenanceSerializer, **ERRORS})
     @action(detail=True, methods=["post"])
     def start(self, request, pk=None):
         """Take the machine out of scheduling now; a running print finishes undisturbed."""
-        data = ReasonSerializer(data=request.data)
+        data = MaintenanceReasonSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         machine = self.get_object()
         services.maintenance_start(machine=machine, reason=data.validated_data["reason"], user=request.user)
@@ -98,11 +98,11 @@ class MachineMaintenanceViewSet(MaintenanceErrorMixin, viewsets.GenericViewSet):
         )
         return Response(RecordSerializer(record).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=ReasonSerializer, responses={201: ReportSerializer, **ERRORS})
+    @extend_schema(request=MaintenanceReasonSerializer, responses={201: ReportSerializer, **ERRORS})
     @action(detail=True, methods=["post"], url_path="out-of-order")
     def out_of_order(self, request, pk=None):
         """Report the machine out of order (with a reason); it goes into maintenance."""
-        data = ReasonSerializer(data=request.data)
+        data = MaintenanceReasonSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         report = services.out_of_order_report(
             machine=self.get_object(), user=request.user, reason=data.validated_data["reason"]
