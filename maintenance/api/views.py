@@ -14,8 +14,8 @@ from maintenance import selectors, services
 from maintenance.api.serializers import (
     CompleteSerializer,
     MachineMaintenanceSerializer,
-    PlanSerializer,
     MaintenanceReasonSerializer,
+    PlanSerializer,
     RecordSerializer,
     ReportSerializer,
     ResolveSerializer,
@@ -70,7 +70,9 @@ class MachineMaintenanceViewSet(MaintenanceErrorMixin, viewsets.GenericViewSet):
     def retrieve(self, request, pk=None):
         return self._answer(self.get_object())
 
-    @extend_schema(request=MaintenanceReasonSerializer, responses={201: MachineMaintenanceSerializer, **ERRORS})
+    @extend_schema(
+        request=MaintenanceReasonSerializer, responses={201: MachineMaintenanceSerializer, **ERRORS}
+    )
     @action(detail=True, methods=["post"])
     def start(self, request, pk=None):
         """Take the machine out of scheduling now; a running print finishes undisturbed."""
