@@ -16,6 +16,7 @@ COPY federation ./federation
 COPY opcua ./opcua
 COPY webhooks ./webhooks
 COPY notifications ./notifications
+COPY metrics ./metrics
 RUN pip install --no-cache-dir -c constraints.txt .
 COPY . .
 # Volumes mounted here (media, federation keys) take this ownership on first use.

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from machines.locks import MachineBusy, machine_io_lock
 from machines.registry import MachineRegistry, get_registry
 from machines.state import read_states
+from mes.instruments import POLL_DURATION, POLL_ERRORS
 from mes.leases import LeaseStore
 from mes.poller import FleetPoller, PollerConfig
 
@@ -82,11 +84,16 @@ class MachineRuntime:
         machine = self.registry.get_machine(machine_id)
         if machine is None or not machine.running:
             return True  # removed, deactivated or misconfigured: nothing to talk to
+        started = time.perf_counter()
         try:
             with machine_io_lock(machine_id, wait=0):
                 result = self.registry.poll(machine)
         except MachineBusy:
             return True  # a worker is uploading or sending a command; poll again next cadence
+        driver = machine.driver.SLUG if machine.driver is not None else "none"
+        POLL_DURATION.labels(driver).observe(time.perf_counter() - started)
+        if result is None:
+            POLL_ERRORS.labels(driver).inc()
         return result is not None
 
     def run(self) -> None:

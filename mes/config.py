@@ -62,6 +62,17 @@ def boolean(env: environ.Env, name: str, *, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}={raw!r} is not true or false (use true/false, yes/no, on/off or 1/0)")
 
 
+def choice(env: environ.Env, name: str, *, default: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices``; anything else stops the process naming the allowed values."""
+    raw = _raw(env, name)
+    if raw is None or not raw.strip():
+        return default
+    value = raw.strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not one of {', '.join(choices)}")
+    return value
+
+
 def whole_number(env: environ.Env, name: str, *, default: int, minimum: int = 0) -> int:
     """An integer setting; ``env.int`` would raise a bare ValueError that hides the variable's name."""
     raw = _raw(env, name)
@@ -90,13 +101,13 @@ def positive_number(env: environ.Env, name: str, *, default: float) -> float:
     return value
 
 
-def networks(env: environ.Env, name: str) -> list[str]:
+def networks(env: environ.Env, name: str, *, default: list[str] | None = None) -> list[str]:
     """Comma-separated CIDRs (``10.0.0.0/8,127.0.0.0/8``); a typo stops the process naming the entry."""
     from mes.outgoing import parse_networks
 
     raw = _raw(env, name)
     if raw is None:
-        return []
+        return list(default or [])
     entries = [entry.strip() for entry in raw.split(",") if entry.strip()]
     try:
         parse_networks(entries)

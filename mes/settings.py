@@ -7,6 +7,7 @@ variable.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import environ
@@ -23,6 +24,12 @@ if ENV_FILE.is_file():
 
 VAR_DIR = Path(env.str("MES_VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+# Prometheus multi-process mode (docs/metrics.md): every process of this installation writes its
+# samples here and /metrics adds them up. Set before anything imports prometheus_client.
+PROMETHEUS_MULTIPROC_DIR = Path(env.str("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "prometheus")))
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)
 
 DEBUG = config.boolean(env, "DEBUG", default=True)
 SECRET_KEY = config.secret_key(
@@ -56,6 +63,7 @@ INSTALLED_APPS = [
     "opcua.apps.OpcuaConfig",
     "webhooks.apps.WebhooksConfig",
     "notifications.apps.NotificationsConfig",
+    "metrics.apps.MetricsConfig",
 ]
 
 MIDDLEWARE = [
@@ -214,10 +222,15 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# LOG_FORMAT=json: one JSON object per line with machine_id/job_id fields (docs/metrics.md#logs).
+LOG_FORMAT = config.choice(env, "LOG_FORMAT", default="plain", choices=("plain", "json"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "mes.logformat.JsonFormatter"},
+    },
     # Periodic housekeeping (sweeps every few seconds) logs at DEBUG: LOG_LEVEL=DEBUG shows it.
     "filters": {
         "periodic_chatter": {"()": "mes.logfilters.PeriodicTaskChatter"},
@@ -226,7 +239,7 @@ LOGGING = {
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": LOG_FORMAT,
             "filters": ["periodic_chatter", "expected_refusals"],
         }
     },
@@ -314,3 +327,9 @@ WEBHOOKS_CONCURRENCY = config.whole_number(env, "WEBHOOKS_CONCURRENCY", default=
 # Notification e-mails use the EMAIL_URL above (docs/notifications.md).
 # The address people reach this installation at, for links in e-mails.
 MES_SITE_URL = env.str("MES_SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+# /metrics (docs/metrics.md): a bearer token, and/or the client addresses allowed without one.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = config.networks(
+    env, "METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
+)

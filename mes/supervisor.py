@@ -83,8 +83,10 @@ class Supervisor:
         stop_timeout: float = 30.0,
         out: IO[str] | None = None,
         on_started: Callable[[], None] | None = None,
+        on_locked: Callable[[], None] | None = None,
     ) -> None:
         self.children = [_Child(spec) for spec in specs]
+        self.on_locked = on_locked  # runs once this instance holds the lock, before any child starts
         self.lock = lock
         self.stop_timeout = stop_timeout
         self.out = out or sys.stdout
@@ -122,6 +124,8 @@ class Supervisor:
 
     def run(self) -> int:
         self.lock.acquire()
+        if self.on_locked is not None:
+            self.on_locked()
         previous = {}
         if (
             threading.current_thread() is threading.main_thread()

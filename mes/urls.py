@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 
 from federation import views as federation_views
 from mes import views as mes_views
+from metrics.views import metrics_view
 
 admin.site.site_header = f"{settings.MES_SITE_NAME} administration"
 admin.site.site_title = settings.MES_SITE_NAME
@@ -26,6 +27,7 @@ urlpatterns = [
     path(".well-known/lab-mes", federation_views.well_known, name="federation-well-known"),
     path("jobs/", include("jobs.urls")),
     path("notifications/", include("notifications.urls")),
+    path("metrics", metrics_view, name="metrics"),
     path("fleet/", include("jobs.fleet_urls")),
     # Browsers ask for /favicon.ico on pages that do not name one (the JSON API, files).
     path("favicon.ico", RedirectView.as_view(url=static("mes/favicon.svg"), permanent=True)),

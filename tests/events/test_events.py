@@ -167,3 +167,29 @@ def test_a_failing_handler_leaves_no_receipt_and_is_retried(student):
 def test_unknown_types_are_refused():
     with pytest.raises(ValueError, match="unknown event type"):
         event_record(type="job.exploded")
+
+
+def test_each_event_is_one_json_log_line_with_machine_and_job(
+    caplog, submit, student, machine, django_capture_on_commit_callbacks
+):
+    import json
+    import logging
+
+    from mes.logformat import JsonFormatter
+
+    job = submit(student)
+    with caplog.at_level(logging.INFO, logger="mes.events"), django_capture_on_commit_callbacks(execute=True):
+        job_transition(
+            job=job,
+            to_state=JobState.DISPATCHING,
+            actor_kind=ActorKind.SCHEDULER,
+            changes={"machine": machine},
+        )
+    [record] = [r for r in caplog.records if r.name == "mes.events"]
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    entry = json.loads(line)
+    assert entry["message"].startswith("event job.dispatched")
+    assert entry["event_type"] == "job.dispatched" and entry["level"] == "info"
+    assert entry["job_id"] == str(job.pk) and entry["machine_id"] == str(machine.pk)
+    assert entry["actor"] == "scheduler" and entry["data"]["name"] == "part"

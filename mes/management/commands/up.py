@@ -110,11 +110,22 @@ class Command(BaseCommand):
             stop_timeout=options["stop_timeout"],
             out=self.stdout,
             on_started=announce,
+            on_locked=self._fresh_metrics,
         )
         try:
             supervisor.run()
         except AlreadyRunning as exc:
             raise CommandError(f"{exc}; its status: manage.py up --status") from exc
+
+    @staticmethod
+    def _fresh_metrics() -> None:
+        """The previous run's per-process metric files belong to processes that are gone."""
+        from django.apps import apps
+
+        if apps.is_installed("metrics"):
+            from metrics.multiprocess import reset_directory
+
+            reset_directory()
 
     @staticmethod
     def _status_on_enter(show_status) -> None:
