@@ -41,7 +41,7 @@ class Message:
 
 
 def _job_url(event) -> str:
-    return "/jobs/"  # the list shows the job with its state and controls
+    return f"/jobs/{event.job_id}/" if event.job_id else "/jobs/"
 
 
 def describe(event) -> Message:

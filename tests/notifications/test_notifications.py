@@ -48,7 +48,7 @@ def test_owner_gets_finished_by_default_in_the_app_and_by_email(alice, submit, m
     [mail] = mailoutbox
     assert mail.to == ["alice@example.edu"] and mail.subject == "[Lab MES] bracket finished"
     assert "Hello Alice," in mail.body and "Your print is ready to collect." in mail.body
-    assert "Open: http://127.0.0.1:8000/jobs/" in mail.body
+    assert f"Open: http://127.0.0.1:8000/jobs/{job.pk}/" in mail.body
     html, mime = mail.alternatives[0]
     assert mime == "text/html" and "<h2>bracket finished</h2>" in html
     assert mail.extra_headers["Message-ID"].startswith("<notification-")

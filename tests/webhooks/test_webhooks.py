@@ -10,7 +10,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from events.services import event_record, events_dispatch
-from tests.runtime.fault_support import wait_until
+from tests.waiting import wait_until
 from webhooks.models import Attempt, Delivery
 from webhooks.services import (
     EndpointInvalid,
@@ -28,7 +28,7 @@ def deliver_until(predicate, what: str):
         webhooks_deliver_due()
         return predicate()
 
-    return wait_until(step, timeout=30, every=0.02, what=what)
+    return wait_until(step, timeout=30, interval=0.02, message=what)
 
 
 def test_three_failures_then_exactly_one_signed_delivery(local_network_allowed, receiver, submit, student):
