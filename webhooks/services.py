@@ -95,6 +95,12 @@ def backoff(attempt: int) -> timedelta:
     return timedelta(seconds=min(seconds, float(settings.WEBHOOKS_BACKOFF_MAX)))
 
 
+def claim_duration() -> timedelta:
+    """How long an attempt holds its delivery: the request's connect and read timeouts, with room to
+    record the answer. A worker killed mid-attempt frees it when this runs out."""
+    return timedelta(seconds=_timeout() * 2 + 5)
+
+
 def _claim(delivery_id: uuid.UUID) -> tuple[Delivery, Attempt] | None:
     """Take the delivery for one attempt (no other worker sends it until the claim runs out)."""
     now = timezone.now()
@@ -102,7 +108,7 @@ def _claim(delivery_id: uuid.UUID) -> tuple[Delivery, Attempt] | None:
         claimed = (
             Delivery.objects.filter(pk=delivery_id, state=Delivery.State.PENDING, next_attempt_at__lte=now)
             .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-            .update(claimed_until=now + timedelta(seconds=_timeout() * 2 + 30), attempts=F("attempts") + 1)
+            .update(claimed_until=now + claim_duration(), attempts=F("attempts") + 1)
         )
         if not claimed:
             return None
