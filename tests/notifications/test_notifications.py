@@ -184,3 +184,23 @@ def test_api_lists_own_notifications(alice, other_student, submit, machine):
         format="json",
     )
     assert bad.status_code == 400 and "only lab staff" in str(bad.json())
+
+
+def test_the_demo_fleet_makes_the_admin_hear_about_prints_by_email(
+    submit, machine, mailoutbox, django_user_model
+):
+    from mes.signals import demo_fleet_registered
+
+    admin = django_user_model.objects.create_superuser("admin", password="x")
+    demo_fleet_registered.send(sender=None, machine_ids=[machine.pk])
+    demo_fleet_registered.send(sender=None, machine_ids=[machine.pk])  # idempotent
+    admin.refresh_from_db()
+    assert admin.email == "admin@localhost"
+    finish(submit(admin, name="benchy"), machine)
+    events_dispatch()
+    notifications_send()
+    assert [m.subject for m in mailoutbox] == [
+        "[Lab MES] benchy is in the queue",
+        "[Lab MES] benchy started printing",
+        "[Lab MES] benchy finished",
+    ]
