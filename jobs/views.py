@@ -29,6 +29,7 @@ from jobs.services.bed import machine_bed_clear
 from jobs.states import ACTIVE_STATES, QUEUE_STATES, JobState
 from jobs.uploads import binary_size, install_upload_handler, max_upload_bytes
 from machines.models import MachineConfig
+from materials.selectors import deductions_for_job
 
 # The page shows at most this many waiting jobs (staff see the whole farm's queue).
 WAITING_SHOWN = 200
@@ -133,7 +134,14 @@ def job_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     job.can_resume = job.state == JobState.PAUSED and job.requested_action != "resume"
     job.can_cancel = job.state in CANCELLABLE and job.requested_action != "cancel"
     events = job.events.select_related("actor").order_by("created_at")
-    return render(request, "jobs/detail.html", {"job": job, "events": events})
+    job.waiting_reason = selectors.queue_waiting_reasons(jobs=[job]).get(job.pk, "")
+    context = {
+        "job": job,
+        "events": events,
+        "need": (job.metadata or {}).get("filament_need") or {},
+        "deductions": list(deductions_for_job(job.pk).select_related("spool__material")),
+    }
+    return render(request, "jobs/detail.html", context)
 
 
 @require_POST

@@ -180,3 +180,15 @@ def test_maintenance_takes_a_machine_out_without_touching_its_running_print(farm
     maintenance_end(machine=mk4, user=staff)
     [done] = schedule_run()
     assert done.pk == waiting.pk
+
+
+def test_the_job_page_shows_the_need_why_it_waits_and_what_it_used(farm, petg, student):
+    mk4 = farm.add_machine("mk4")
+    farm.poll(mk4)
+    spool_load(spool=spool("PETG", "20"), machine=mk4)
+    job = submit_job(student, name="petg-part", content=slicer_files.orcaslicer())
+    browser = Client()
+    browser.force_login(student)
+    html = browser.get(f"/jobs/{job.pk}/").content.decode()
+    assert "T0 PETG 42.8 g" in html
+    assert "waiting: no loaded PETG spool with ≥ 52 g" in html
