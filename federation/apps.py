@@ -7,8 +7,9 @@ class FederationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # In ready(), not at the top: the jobs app's models load only once the app registry is ready.
         from federation import receivers
-        from jobs import signals as job_signals
+        from federation.jobs_gateway import job_signals
         from mes.engine import schedule
         from mes.signals import bootstrapped
 

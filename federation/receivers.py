@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 
 from federation.client import FederationError
+from federation.jobs_gateway import Job, JobError, RemoteRun
 from federation.models import ForwardedJob
 from federation.services.jobs import REPORTABLE, forwarded_job_cancel, incoming_job_report
 from federation.services.local_jobs import FINISHED_REMOTE_STATES
-from jobs.exceptions import JobError
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +17,6 @@ def job_state_changed(sender, *, job_id, to_state: str, **kwargs) -> None:
     """A job changed state here: if it belongs to a partner lab, queue the signed status event."""
     if to_state not in REPORTABLE:
         return
-    from jobs.models import Job
 
     job = Job.objects.filter(pk=job_id).only("progress", "started_at", "finished_at", "state_reason").first()
     if job is None:
@@ -36,7 +35,6 @@ def job_state_changed(sender, *, job_id, to_state: str, **kwargs) -> None:
 
 def job_remote_runs(sender, *, job_ids, **kwargs) -> dict:
     """The jobs app asks which of its jobs we forwarded: their partner lab's last reported state."""
-    from jobs.remote import RemoteRun
 
     forwarded = ForwardedJob.objects.select_related("partner").filter(origin_job_id__in=job_ids)
     runs = {}

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from django.db.models import Count, Q, Sum
 
+from federation.jobs_gateway import queue_jobs
 from federation.models import IncomingJob, Partner
 from machines.models import MachineConfig, MachineSetting
 
@@ -54,7 +55,6 @@ def machine_live_statuses(machines: list[MachineConfig]) -> dict:
     jobs shared over the active machines of that type — a rough figure for a partner deciding where
     to send work, not a promise.
     """
-    from jobs.selectors import queue_jobs
     from machines.registry import get_registry
     from machines.state import read_states
     from machines.status import describe_status

@@ -9,10 +9,12 @@ class OpcuaConfig(AppConfig):
     def ready(self) -> None:
         from opcua import (
             checks,  # noqa: F401 - registers the configuration checks
+            requests,
             wiring,
         )
 
         wiring.connect()
+        requests.connect()
 
         from mes.health import register_check
         from opcua.health import check_opcua

@@ -1,4 +1,5 @@
-"""What the lab asked for over OPC UA. Receivers live in jobs/machines; the bridge only emits.
+"""What the lab asked for over OPC UA. The bridge only emits; ``opcua.requests`` carries the requests
+out through the jobs services (jobs never imports opcua).
 
 Both signals are sent from the bridge process (a worker thread, never the event loop), with
 ``sender=None``:

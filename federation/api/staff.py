@@ -28,6 +28,7 @@ from federation.api.serializers import (
 )
 from federation.client import FederationError
 from federation.identity import well_known_document
+from federation.jobs_gateway import Job, JobError
 from federation.models import FederationEvent, ForwardedJob, IncomingJob, Invitation, Partner
 from federation.services.connections import (
     invitation_create,
@@ -43,7 +44,6 @@ from federation.services.jobs import (
     incoming_job_reject,
     job_forward_local,
 )
-from jobs.exceptions import JobError
 from mes.api.permissions import TokenHasScope
 
 STAFF = [permissions.IsAuthenticated, permissions.IsAdminUser, TokenHasScope]
@@ -145,7 +145,6 @@ class ForwardedJobViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=False, methods=["post"])
     def forward(self, request):
         """Forward one of our jobs to a partner lab (idempotent: forwarding again gives the same answer)."""
-        from jobs.models import Job
 
         serializer = ForwardJobSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

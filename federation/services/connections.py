@@ -21,6 +21,7 @@ from federation.client import (
     well_known_url_for,
 )
 from federation.identity import base_url, local_instance
+from federation.jobs_gateway import JobState
 from federation.models import SCOPE_NAMES, FederationEvent, IncomingJob, Invitation, Partner
 
 logger = logging.getLogger(__name__)
@@ -299,7 +300,6 @@ def _stop_locally(*, partner: Partner, stopped_by: str, reason: str) -> list[Inc
 def _settle_forwarded_jobs(*, partner: Partner) -> None:
     """Our jobs at the partner with no outcome yet fail here, saying so (it may still print them)."""
     from federation.services.local_jobs import FINISHED_REMOTE_STATES, local_job_settle
-    from jobs.states import JobState
 
     for forwarded in partner.forwarded_jobs.exclude(remote_state__in=FINISHED_REMOTE_STATES):
         local_job_settle(

@@ -29,6 +29,19 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from federation.client import FederationError, response_reason, signed_request
+from federation.jobs_gateway import (
+    ActorKind,
+    Job,
+    JobConstraints,
+    JobError,
+    JobSpec,
+    JobState,
+    NotGcode,
+    inspect_gcode,
+    job_request_cancel,
+    job_submit,
+    job_transition,
+)
 from federation.models import FederationEvent, ForwardedJob, IncomingJob, Partner
 from federation.services.events import event_enqueue
 from federation.signals import incoming_job_accepted, incoming_job_cancelled
@@ -133,7 +146,6 @@ def _check_machine(*, partner: Partner, machine_id) -> None:
 
 def _our_estimate(gcode: bytes) -> int | None:
     """The print time the slicer wrote into the file, read by us (a partner's own figure is a claim)."""
-    from jobs.gcode import NotGcode, inspect_gcode
 
     try:
         report = inspect_gcode(
@@ -214,7 +226,6 @@ def incoming_job_receive(
 
 
 def _job_constraints(incoming: IncomingJob):
-    from jobs.preflight import JobConstraints
 
     data = incoming.constraints
     nozzle = data.get("nozzle_diameter")
@@ -229,8 +240,6 @@ def _job_constraints(incoming: IncomingJob):
 def _local_job_submit(*, incoming: IncomingJob, by=None):
     """Queue the partner's job here as a normal job owned by the partner's service user. Also says
     whether a state change signal will report ``queued`` (the submission itself sends none)."""
-    from jobs.services import JobSpec, job_submit, job_transition
-    from jobs.states import ActorKind, JobState
 
     partner = incoming.partner
     with incoming.file.open("rb") as handle:
@@ -258,8 +267,6 @@ def _local_job_submit(*, incoming: IncomingJob, by=None):
 def incoming_job_accept(*, incoming: IncomingJob, by=None) -> IncomingJob:
     """Accept a forwarded job: it joins our queue as a normal job owned by the partner's user. If our
     job checks refuse it (no fitting machine, forbidden commands…) it is rejected with those reasons."""
-    from jobs.exceptions import JobError
-    from jobs.states import JobState
 
     if incoming.state != IncomingJob.State.PENDING:
         raise ValidationError(f"Only pending jobs can be accepted (state: {incoming.state}).")
@@ -353,14 +360,12 @@ def incoming_job_report(
 
 
 def _local_job_cancel(incoming: IncomingJob, *, reason: str) -> None:
-    from jobs.services import job_request_cancel
 
     job_request_cancel(job=incoming.local_job_id, reason=reason)
 
 
 def incoming_jobs_cancelled(*, incoming_jobs: list[IncomingJob]) -> None:
     """Cancel the local jobs of these partner jobs (e.g. federation stopped with on_stop=cancel)."""
-    from jobs.exceptions import JobError
 
     for incoming in incoming_jobs:
         if incoming.local_job_id is not None:
@@ -389,8 +394,6 @@ def incoming_job_cancel_requested(*, incoming: IncomingJob) -> IncomingJob:
             )
         return incoming
     if incoming.state == IncomingJob.State.ACCEPTED:
-        from jobs.exceptions import JobError
-
         try:
             _local_job_cancel(incoming, reason="cancelled by the partner lab")
         except JobError as exc:
@@ -462,7 +465,6 @@ def job_forward_local(
     partner repeats the idempotent request.
     """
     from federation.services.local_jobs import local_job_forwarded, local_job_settle
-    from jobs.states import JobState
 
     again = (
         job.state == JobState.FORWARDED
@@ -501,8 +503,6 @@ def job_forward_local(
 def incoming_jobs_report_progress(*, min_step: float = 5.0) -> int:
     """Send ``printing`` events with progress for partner jobs whose progress moved by ``min_step``
     points since the last event (the jobs app records progress without a signal). Returns how many."""
-    from jobs.models import Job
-    from jobs.states import JobState
 
     accepted = IncomingJob.objects.select_related("partner").filter(
         state=IncomingJob.State.ACCEPTED, local_job_id__isnull=False, partner__stopped_at__isnull=True

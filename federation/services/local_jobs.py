@@ -11,9 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from jobs.exceptions import JobError
-from jobs.services.lifecycle import job_transition
-from jobs.states import ActorKind, JobState
+from federation.jobs_gateway import ActorKind, JobError, JobState, job_transition
 
 logger = logging.getLogger(__name__)
 
