@@ -27,9 +27,11 @@ LAYERS: list[list[str]] = [
     ["mes"],
     ["plugins", "events"],  # the plugin framework; the one outbox of domain events
     ["machines"],
-    ["drivers", "simulator"],  # issue 14 adds "materials" and "maintenance" here
+    ["drivers", "simulator", "materials"],
+    ["maintenance"],  # its admin reuses the materials badges
     ["jobs"],
     ["federation", "opcua", "notifications", "webhooks"],
+    ["metrics"],  # reads every feature's models (outbox depths, delivery counts)
     # The project shell: settings, root URLs, WSGI/ASGI, the home page, `up` and `bootstrap` (and the
     # console output they share).
     [
