@@ -18,6 +18,7 @@ from typing import Any, BinaryIO, ClassVar
 
 import requests
 
+from machines.machine_types.printer_controls import Control, ControlNotSupported, Jog
 from machines.machine_types.printer_state import (
     PrinterBadResponse,
     PrinterCapabilities,
@@ -117,6 +118,8 @@ class PrinterClient(abc.ABC):
     """One printer's API. Not thread-safe: use one client per machine and per worker."""
 
     kind: ClassVar[str] = ""
+    # Operator controls this API offers (machines.machine_types.printer_controls); none by default.
+    CONTROLS: ClassVar[frozenset[Control]] = frozenset()
 
     def __init__(
         self,
@@ -290,3 +293,35 @@ class PrinterClient(abc.ABC):
 
     @abc.abstractmethod
     def capabilities(self) -> PrinterCapabilities: ...
+
+    # --- operator controls (optional: each raises ControlNotSupported unless the API offers it) --
+
+    def _unsupported(self, control: Control) -> ControlNotSupported:
+        return ControlNotSupported(f"the {self.kind} API does not offer {control.value}")
+
+    def set_temperatures(self, *, tool: float | None, bed: float | None) -> None:
+        raise self._unsupported(Control.PREHEAT)
+
+    def home(self, axes: list[str]) -> None:
+        raise self._unsupported(Control.HOME)
+
+    def jog(self, step: Jog) -> None:
+        raise self._unsupported(Control.JOG)
+
+    def set_fan(self, percent: float) -> None:
+        raise self._unsupported(Control.FAN)
+
+    def set_speed_factor(self, percent: float) -> None:
+        raise self._unsupported(Control.SPEED)
+
+    def set_flow_factor(self, percent: float) -> None:
+        raise self._unsupported(Control.FLOW)
+
+    def send_gcode_line(self, line: str) -> None:
+        raise self._unsupported(Control.GCODE)
+
+    def print_file(self, name: str) -> None:
+        self.start(name)
+
+    def emergency_stop(self) -> None:
+        raise self._unsupported(Control.EMERGENCY_STOP)

@@ -11,6 +11,14 @@ from urllib.parse import quote
 
 from requests_toolbelt.multipart.encoder import MultipartEncoder
 
+from machines.machine_types.printer_controls import (
+    Control,
+    Jog,
+    gcode_fan,
+    gcode_home,
+    gcode_jog,
+    gcode_preheat,
+)
 from machines.machine_types.printer_state import (
     PrinterBadResponse,
     PrinterCapabilities,
@@ -45,6 +53,7 @@ KLIPPY_MAP: dict[str, PrinterStatus] = {
 
 class MoonrakerClient(PrinterClient):
     kind = "moonraker"
+    CONTROLS = frozenset(Control)
 
     def __init__(self, base_url: str, *, tool_count: int = 1, **kwargs):
         if tool_count < 1:
@@ -140,6 +149,36 @@ class MoonrakerClient(PrinterClient):
 
     def start(self, name: str) -> None:
         self._result("POST", f"/printer/print/start?filename={quote(name)}")
+
+    # --- operator controls: Klipper G-code through /printer/gcode/script ---------------------------
+    # https://moonraker.readthedocs.io/en/latest/web_api/#run-a-gcode
+
+    def _script(self, *lines: str) -> None:
+        self._result("POST", "/printer/gcode/script", json={"script": "\n".join(lines)})
+
+    def set_temperatures(self, *, tool: float | None, bed: float | None) -> None:
+        self._script(*gcode_preheat(tool, bed))
+
+    def home(self, axes: list[str]) -> None:
+        self._script(*gcode_home(axes))
+
+    def jog(self, step: Jog) -> None:
+        self._script(*gcode_jog(step))
+
+    def set_fan(self, percent: float) -> None:
+        self._script(*gcode_fan(percent))
+
+    def set_speed_factor(self, percent: float) -> None:
+        self._script(f"M220 S{round(percent)}")
+
+    def set_flow_factor(self, percent: float) -> None:
+        self._script(f"M221 S{round(percent)}")
+
+    def send_gcode_line(self, line: str) -> None:
+        self._script(line)
+
+    def emergency_stop(self) -> None:
+        self._result("POST", "/printer/emergency_stop")
 
     def pause(self) -> None:
         self._result("POST", "/printer/print/pause")

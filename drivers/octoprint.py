@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from requests_toolbelt.multipart.encoder import MultipartEncoder
 
+from machines.machine_types.printer_controls import Control, Jog, gcode_fan
 from machines.machine_types.printer_state import (
     PrinterBadResponse,
     PrinterCapabilities,
@@ -58,6 +59,7 @@ DEFAULT_MAX_UPLOAD = 1024 * 1024 * 1024  # OctoPrint's server.uploads.maxSize de
 
 class OctoPrintClient(PrinterClient):
     kind = "octoprint"
+    CONTROLS = frozenset(Control)  # https://docs.octoprint.org/en/master/api/printer.html
 
     def _error_for(self, response, method: str, path: str):
         # OctoPrint treats a write without a valid API key as a browser session write and answers
@@ -200,3 +202,39 @@ class OctoPrintClient(PrinterClient):
     def reconnect(self) -> None:
         """Ask OctoPrint to reconnect to the printer (after a firmware error closed the port)."""
         self._request("POST", "/api/connection", json={"command": "connect"})
+
+    # --- operator controls: OctoPrint's printer operations (/api/printer/*) ---------------------
+
+    def set_temperatures(self, *, tool: float | None, bed: float | None) -> None:
+        if tool is not None:
+            self._request("POST", "/api/printer/tool", json={"command": "target", "targets": {"tool0": tool}})
+        if bed is not None:
+            self._request("POST", "/api/printer/bed", json={"command": "target", "target": bed})
+
+    def home(self, axes: list[str]) -> None:
+        self._request(
+            "POST", "/api/printer/printhead", json={"command": "home", "axes": axes or ["x", "y", "z"]}
+        )
+
+    def jog(self, step: Jog) -> None:
+        self._request(
+            "POST", "/api/printer/printhead", json={"command": "jog", "x": step.x, "y": step.y, "z": step.z}
+        )
+
+    def set_fan(self, percent: float) -> None:
+        self.send_gcode(*gcode_fan(percent))
+
+    def set_speed_factor(self, percent: float) -> None:
+        self._request(
+            "POST", "/api/printer/printhead", json={"command": "feedrate", "factor": round(percent)}
+        )
+
+    def set_flow_factor(self, percent: float) -> None:
+        self._request("POST", "/api/printer/tool", json={"command": "flowrate", "factor": round(percent)})
+
+    def send_gcode_line(self, line: str) -> None:
+        self.send_gcode(line)
+
+    def emergency_stop(self) -> None:
+        # M112 halts the firmware at once; OctoPrint sends it ahead of anything queued.
+        self.send_gcode("M112")

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from machines.machine_types.base import BaseMachineType
 from machines.machine_types.printer_3d import BasePrinterDriver
+from machines.machine_types.printer_controls import Control, Jog
 from machines.machine_types.printer_state import (
     PrinterCapabilities,
     PrinterError,
@@ -220,6 +221,46 @@ class ClientPrinterDriver(BasePrinterDriver):
     def capabilities(self, machine: BaseMachineType) -> PrinterCapabilities:
         with self.client(machine) as client:
             return client.capabilities()
+
+    # -- operator controls: what the client's API offers ------------------------------------------
+    def controls(self, machine: BaseMachineType) -> frozenset[Control]:
+        return self.client_class.CONTROLS
+
+    def set_temperatures(self, machine: BaseMachineType, *, tool: float | None, bed: float | None) -> None:
+        with self.client(machine) as client:
+            client.set_temperatures(tool=tool, bed=bed)
+
+    def home(self, machine: BaseMachineType, axes: list[str]) -> None:
+        with self.client(machine) as client:
+            client.home(axes)
+
+    def jog(self, machine: BaseMachineType, step: Jog) -> None:
+        with self.client(machine) as client:
+            client.jog(step)
+
+    def set_fan(self, machine: BaseMachineType, percent: float) -> None:
+        with self.client(machine) as client:
+            client.set_fan(percent)
+
+    def set_speed_factor(self, machine: BaseMachineType, percent: float) -> None:
+        with self.client(machine) as client:
+            client.set_speed_factor(percent)
+
+    def set_flow_factor(self, machine: BaseMachineType, percent: float) -> None:
+        with self.client(machine) as client:
+            client.set_flow_factor(percent)
+
+    def send_gcode(self, machine: BaseMachineType, line: str) -> None:
+        with self.client(machine) as client:
+            client.send_gcode_line(line)
+
+    def print_file(self, machine: BaseMachineType, name: str) -> None:
+        with self.client(machine) as client:
+            client.print_file(name)
+
+    def emergency_stop(self, machine: BaseMachineType) -> None:
+        with self.client(machine) as client:
+            client.emergency_stop()
 
 
 class OctoPrintDriver(ClientPrinterDriver):

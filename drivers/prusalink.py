@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from requests.auth import HTTPDigestAuth
 
+from machines.machine_types.printer_controls import Control
 from machines.machine_types.printer_state import (
     PrinterBadResponse,
     PrinterCapabilities,
@@ -42,6 +43,8 @@ STATE_MAP: dict[str, PrinterStatus] = {
 
 class PrusaLinkClient(PrinterClient):
     kind = "prusalink"
+    # PrusaLink (v1) has no G-code, temperature or motion endpoints: it prints stored files only.
+    CONTROLS = frozenset({Control.PRINT_FILE})
 
     def __init__(self, base_url: str, *, storage: str = "usb", **kwargs):
         self.storage = storage.strip("/")

@@ -16,6 +16,7 @@ from jobs.estimates import format_duration, printer_job, remaining_seconds
 from jobs.models import Job, QueueState
 from jobs.selectors import queue_state_get
 from jobs.states import ACTIVE_STATES, QUEUE_STATES, TERMINAL_STATES, JobState
+from machines.controls import PRINTING_STATUSES
 from machines.machine_types.printer_3d import BED_CLEAR_REQUIRED, Printer3DStatus
 from machines.models import MachineConfig
 from machines.registry import get_registry
@@ -60,6 +61,7 @@ class FleetCard:
     awaiting_bed_clear: bool = False
     spools: tuple[LoadedSpool, ...] = ()
     maintenance: dict = field(default_factory=dict)  # in_maintenance, reason, plan_status, plan
+    controls: frozenset = frozenset()  # operator controls the driver offers (machines.controls)
 
     @property
     def time_left(self) -> str:
@@ -72,6 +74,11 @@ class FleetCard:
     @property
     def stale(self) -> bool:
         return self.state.stale
+
+    @property
+    def printing(self) -> bool:
+        """A print runs or holds its place: controls that move the head are refused (machines.controls)."""
+        return self.status["code"] in PRINTING_STATUSES
 
     @property
     def job_finished(self) -> bool:
@@ -192,6 +199,9 @@ def fleet_cards() -> list[FleetCard]:
                     for s in spools.get(str(machine.pk), ())
                 ),
                 maintenance=maintenance.get(str(machine.pk), {}),
+                controls=loaded.driver.controls(loaded)
+                if loaded is not None and hasattr(loaded.driver, "controls")
+                else frozenset(),
             )
         )
     return cards

@@ -10,4 +10,5 @@ urlpatterns = [
     path("", views.fleet_board, name="board"),
     path("live/", views.fleet_fragment, name="fragment"),
     path("<uuid:machine_id>/bed-cleared/", views.fleet_bed_cleared, name="bed-cleared"),
+    path("<uuid:machine_id>/control/<str:control>/", views.fleet_machine_control, name="control"),
 ]

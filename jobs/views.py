@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import uuid
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -28,9 +29,12 @@ from jobs.remote import remote_runs
 from jobs.services.bed import machine_bed_clear
 from jobs.states import ACTIVE_STATES, QUEUE_STATES, JobState
 from jobs.uploads import binary_size, install_upload_handler, max_upload_bytes
+from machines.controls import ControlRefused, machine_control
 from machines.models import MachineConfig
 from materials.selectors import deductions_for_job
 
+# The jog buttons of the card's Controls menu (axis, mm).
+JOG_STEPS = [("x", -10), ("x", 10), ("y", -10), ("y", 10), ("z", -1), ("z", 1)]
 # The page shows at most this many waiting jobs (staff see the whole farm's queue).
 WAITING_SHOWN = 200
 HISTORY_SHOWN = 20
@@ -221,7 +225,12 @@ def _job_submit(request: HttpRequest) -> HttpResponse:
 
 # -- fleet board -------------------------------------------------------------------------------------
 def _fleet_context() -> dict:
-    return {"cards": fleet_cards(), "summary": queue_summary()}
+    return {
+        "cards": fleet_cards(),
+        "summary": queue_summary(),
+        "presets": settings.MACHINES_PREHEAT_PRESETS,
+        "jog_steps": JOG_STEPS,
+    }
 
 
 def fleet_board_response(request: HttpRequest, *, status: int = 200) -> HttpResponse:
@@ -255,6 +264,23 @@ def fleet_fragment(request: HttpRequest) -> HttpResponse:
 def fleet_bed_cleared(request: HttpRequest, machine_id: uuid.UUID) -> HttpResponse:
     """Staff confirm the plate was removed: the machine may take the next job."""
     return _bed_cleared(request, machine_id, done=reverse("fleet:board"), page=fleet_board_response)
+
+
+@require_POST
+@staff_required
+def fleet_machine_control(request: HttpRequest, machine_id: uuid.UUID, control: str) -> HttpResponse:
+    """A button of the card's Controls menu: the same service as the API (checked, audited)."""
+    params = {key: value for key, value in request.POST.items() if key not in {"csrfmiddlewaretoken", "next"}}
+    if "axes" in request.POST:
+        params["axes"] = request.POST.getlist("axes")
+    machine = get_object_or_404(MachineConfig, pk=machine_id)
+    try:
+        result = machine_control(machine_id=machine.pk, control=control, params=params, user=request.user)
+    except ControlRefused as exc:
+        messages.error(request, f"{machine.name}: {exc.message}")
+        return fleet_board_response(request, status=exc.status_code)
+    messages.success(request, f"{machine.name}: {result.message}.")
+    return redirect("fleet:board")
 
 
 @require_POST

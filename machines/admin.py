@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.utils.html import format_html, format_html_join
 
 from machines import services
-from machines.models import MachineConfig, MachineSetting
+from machines.models import MachineConfig, MachineControlLog, MachineSetting
 from machines.registry import get_registry
 from machines.selectors import machine_live_states
 from machines.status import describe_status
@@ -182,3 +182,19 @@ class MachineConfigAdmin(admin.ModelAdmin):
         for machine in queryset:
             services.machine_set_active(machine=machine, active=False)
         self.message_user(request, f"Deactivated {queryset.count()} machine(s).", messages.SUCCESS)
+
+
+@admin.register(MachineControlLog)
+class MachineControlLogAdmin(admin.ModelAdmin):
+    """The audit trail of operator controls: read only, nobody edits history."""
+
+    list_display = ["created_at", "machine", "username", "control", "outcome", "message"]
+    list_filter = ["outcome", "control", "machine"]
+    search_fields = ["username", "message", "machine__name"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 
 
@@ -64,3 +65,30 @@ class MachineState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.machine_id}: {self.status}"
+
+
+class MachineControlLog(models.Model):
+    """Every operator control sent to a machine (or refused), with who asked: the audit trail."""
+
+    class Outcome(models.TextChoices):
+        DONE = "done", "Done"
+        REFUSED = "refused", "Refused"
+        FAILED = "failed", "Failed at the printer"
+
+    machine = models.ForeignKey(MachineConfig, on_delete=models.CASCADE, related_name="control_log")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    username = models.CharField(max_length=150, help_text="Kept when the user is deleted.")
+    control = models.CharField(max_length=20)
+    params = models.JSONField(default=dict, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "machine control"
+
+    def __str__(self) -> str:
+        return f"{self.username}: {self.control} on {self.machine_id} ({self.outcome})"

@@ -229,3 +229,22 @@ def oidc_settings(env: environ.Env) -> dict[str, str]:
         if urlparse(values[name]).scheme not in {"https", "http"}:
             raise ImproperlyConfigured(f"{name}={values[name]!r} is not an http(s) URL")
     return values
+
+
+def preheat_presets(env: environ.Env, name: str, *, default: str) -> dict[str, tuple[float, float]]:
+    """``PLA=215/60,PETG=240/80``: material = nozzle/bed °C, for the machines' preheat control."""
+    raw = env.str(name, default=default)
+    presets: dict[str, tuple[float, float]] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        material, _, temps = item.partition("=")
+        tool, _, bed = temps.partition("/")
+        try:
+            values = (float(tool), float(bed))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not MATERIAL=NOZZLE/BED in °C, e.g. PLA=215/60"
+            ) from None
+        if not material.strip() or not all(0 <= v <= 500 for v in values):
+            raise ImproperlyConfigured(f"{name}: {item!r} needs a material and temperatures of 0-500 °C")
+        presets[material.strip().upper()] = values
+    return presets

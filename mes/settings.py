@@ -282,6 +282,22 @@ OPCUA_TIMEOUT = config.positive_number(env, "OPCUA_TIMEOUT", default=4.0)
 # plus these networks (comma-separated CIDRs, e.g. 10.20.0.0/16 for partners on the campus network).
 OUTGOING_ALLOWED_NETWORKS = config.networks(env, "OUTGOING_ALLOWED_NETWORKS")
 
+# Operator controls (machines.controls, docs/drivers.md): preheat presets, and G-code staff may not send
+# by hand (firmware flashing, factory reset, settings stored to EEPROM, Klipper config writes/restarts).
+MACHINES_PREHEAT_PRESETS = config.preheat_presets(
+    env, "MACHINES_PREHEAT_PRESETS", default="PLA=215/60,PETG=240/80,ABS=250/100,ASA=255/100,TPU=225/50"
+)
+MACHINES_GCODE_DENIED = [
+    word.upper()
+    for word in env.list(
+        "MACHINES_GCODE_DENIED",
+        default=[
+            "M997", "M502", "M500", "M501", "M504", "M510", "M511", "M512", "M575", "M30", "M28",
+            "M29", "M350", "M906", "M913", "SAVE_CONFIG", "FIRMWARE_RESTART", "RESTART",
+        ],
+    )
+]  # fmt: skip
+
 # Jobs
 JOBS_MAX_UPLOAD_BYTES = config.whole_number(
     env, "JOBS_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024, minimum=1

@@ -222,6 +222,7 @@ class SimPrinter:
         self.starts_by_file: dict[str, int] = {}
         self._job_ids = 0
         self._fleet = fleet_counters
+        self.hands = None  # what staff did by hand (simulator.controls), made on first use
 
     # --- time ------------------------------------------------------------------------------------
 
@@ -422,6 +423,7 @@ class SimPrinter:
             "dirty_bed_starts": self.dirty_bed_starts,
             "starts_by_file": dict(self.starts_by_file),
             "files": sorted(self.files),
+            "hands": self.hands.snapshot() if self.hands is not None else None,
             "temperatures": {
                 "tool0": {"actual": self.tool.actual(now), "target": self.tool.target},
                 "bed": {"actual": self.bed.actual(now), "target": self.bed.target},

@@ -10,6 +10,7 @@ import hmac
 
 from aiohttp import web
 
+from .controls import apply_gcode, emergency_stop
 from .http import Router, json_response, read_multipart
 from .model import Phase, SimConflict, SimPrinter
 
@@ -151,6 +152,28 @@ def _command(action):
     return handler
 
 
+async def gcode_script(printer, request, params):
+    """POST /printer/gcode/script: the script in the query or the JSON body, one line after another."""
+    script = request.query.get("script")
+    if script is None and request.can_read_body:
+        script = (await request.json()).get("script")
+    if not script:
+        return error(400, "No value for argument 'script'")
+    if (refused := _klippy_ready(printer)) is not None:
+        return refused
+    for line in str(script).splitlines():
+        try:
+            apply_gcode(printer, line)
+        except SimConflict as exc:
+            return error(400, f"{line}: {exc}")
+    return ok(printer, "ok")
+
+
+async def emergency_stop_handler(printer, request, params):
+    emergency_stop(printer)
+    return ok(printer, "ok")
+
+
 async def files_list(printer, request, params):
     root = request.query.get("root", "gcodes")
     if root != "gcodes":
@@ -255,6 +278,8 @@ router.add("GET", "/server/info", server_info)
 router.add("GET", "/printer/objects/query", objects_query)
 router.add("POST", "/printer/objects/query", objects_query)
 router.add("POST", "/printer/print/start", print_start)
+router.add("POST", "/printer/gcode/script", gcode_script)
+router.add("POST", "/printer/emergency_stop", emergency_stop_handler)
 router.add("POST", "/printer/print/pause", _command(SimPrinter.pause))
 router.add("POST", "/printer/print/resume", _command(SimPrinter.resume))
 router.add("POST", "/printer/print/cancel", _command(SimPrinter.cancel))

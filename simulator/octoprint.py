@@ -10,6 +10,7 @@ import hmac
 
 from aiohttp import web
 
+from .controls import apply_gcode
 from .http import Router, empty, json_response, read_multipart
 from .model import Phase, SimConflict, SimPrinter
 
@@ -155,6 +156,64 @@ async def printer_command(printer, request, params):
             printer.firmware_error(
                 "Thermal Runaway, system stopped! Heater_ID: bed - Printer halted. kill() called!"
             )
+            continue
+        try:
+            apply_gcode(printer, command)
+        except SimConflict as exc:
+            return json_response(printer, {"error": str(exc)}, status=409)
+    return empty()
+
+
+def _not_operational(printer: SimPrinter) -> web.Response | None:
+    printer.advance()
+    if printer.phase is Phase.ERROR:
+        return json_response(printer, {"error": "Printer is not operational"}, status=409)
+    return None
+
+
+async def printer_tool(printer, request, params):
+    """POST /api/printer/tool: target (per tool) and flowrate."""
+    if (refused := _not_operational(printer)) is not None:
+        return refused
+    body = await request.json()
+    if body.get("command") == "target":
+        for tool, value in (body.get("targets") or {}).items():
+            apply_gcode(printer, f"M104 T{tool.removeprefix('tool')} S{float(value):g}")
+    elif body.get("command") == "flowrate":
+        apply_gcode(printer, f"M221 S{int(body['factor'])}")
+    else:
+        return json_response(printer, {"error": f"unknown command {body.get('command')!r}"}, status=400)
+    return empty()
+
+
+async def printer_bed(printer, request, params):
+    if (refused := _not_operational(printer)) is not None:
+        return refused
+    body = await request.json()
+    if body.get("command") != "target":
+        return json_response(printer, {"error": f"unknown command {body.get('command')!r}"}, status=400)
+    apply_gcode(printer, f"M140 S{float(body['target']):g}")
+    return empty()
+
+
+async def printer_printhead(printer, request, params):
+    """POST /api/printer/printhead: jog, home (409 while printing, as OctoPrint), feedrate."""
+    if (refused := _not_operational(printer)) is not None:
+        return refused
+    body = await request.json()
+    command = body.get("command")
+    if command in {"jog", "home"} and printer.busy:
+        return json_response(printer, {"error": "Printer is currently printing"}, status=409)
+    if command == "home":
+        apply_gcode(printer, "G28 " + " ".join(a.upper() for a in body.get("axes") or []))
+    elif command == "jog":
+        moves = " ".join(f"{a.upper()}{float(body[a]):g}" for a in "xyz" if body.get(a))
+        for line in ("G91", f"G1 {moves}", "G90"):
+            apply_gcode(printer, line)
+    elif command == "feedrate":
+        apply_gcode(printer, f"M220 S{int(body['factor'])}")
+    else:
+        return json_response(printer, {"error": f"unknown command {command!r}"}, status=400)
     return empty()
 
 
@@ -342,6 +401,9 @@ router.add("GET", "/api/connection", connection)
 router.add("POST", "/api/connection", connection_command)
 router.add("GET", "/api/printer", printer_state)
 router.add("POST", "/api/printer/command", printer_command)
+router.add("POST", "/api/printer/tool", printer_tool)
+router.add("POST", "/api/printer/bed", printer_bed)
+router.add("POST", "/api/printer/printhead", printer_printhead)
 router.add("GET", "/api/job", job)
 router.add("POST", "/api/job", job_command)
 router.add("GET", "/api/files/local", files_list)

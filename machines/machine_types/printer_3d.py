@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from machines.machine_types.base import BaseDriver, BaseMachineType, MachineProperty
+from machines.machine_types.printer_controls import Control, ControlNotSupported, Jog
 from machines.machine_types.printer_state import (
     PrinterBadResponse,
     PrinterCapabilities,
@@ -94,6 +95,49 @@ class BasePrinterDriver(BaseDriver):
 
     def capabilities(self, machine: BaseMachineType) -> PrinterCapabilities:
         raise NotImplementedError
+
+    # -- operator controls (machines.machine_types.printer_controls); optional ----------------------
+    # Declare what this driver offers; the methods below raise ControlNotSupported unless overridden.
+    CONTROLS: frozenset[Control] = frozenset()
+
+    def controls(self, machine: BaseMachineType) -> frozenset[Control]:
+        """The controls this machine offers (no network: read from the class, or from its settings)."""
+        return frozenset(self.CONTROLS)
+
+    def _not_supported(self, control: Control):
+        return ControlNotSupported(f"{self.NAME or type(self).__name__} does not offer {control.value}")
+
+    def set_temperatures(self, machine: BaseMachineType, *, tool: float | None, bed: float | None) -> None:
+        """Set the nozzle and/or bed target (°C, 0 = off); None leaves that heater as it is."""
+        raise self._not_supported(Control.PREHEAT)
+
+    def home(self, machine: BaseMachineType, axes: list[str]) -> None:
+        """Home the given axes ("x", "y", "z"); an empty list homes all."""
+        raise self._not_supported(Control.HOME)
+
+    def jog(self, machine: BaseMachineType, step: Jog) -> None:
+        """Move the head by a relative step in mm."""
+        raise self._not_supported(Control.JOG)
+
+    def set_fan(self, machine: BaseMachineType, percent: float) -> None:
+        raise self._not_supported(Control.FAN)
+
+    def set_speed_factor(self, machine: BaseMachineType, percent: float) -> None:
+        raise self._not_supported(Control.SPEED)
+
+    def set_flow_factor(self, machine: BaseMachineType, percent: float) -> None:
+        raise self._not_supported(Control.FLOW)
+
+    def send_gcode(self, machine: BaseMachineType, line: str) -> None:
+        """Send one G-code line or macro (already checked against the deny list)."""
+        raise self._not_supported(Control.GCODE)
+
+    def print_file(self, machine: BaseMachineType, name: str) -> None:
+        """Print a file already stored on the printer (``start`` by default)."""
+        self.start(machine, name)
+
+    def emergency_stop(self, machine: BaseMachineType) -> None:
+        raise self._not_supported(Control.EMERGENCY_STOP)
 
     required_overrides = [
         get_state,

@@ -10,13 +10,24 @@
         if (!r.ok) { throw new Error(r.status); }
         return r.text();
       })
-      .then(function (html) { el.innerHTML = html; el.classList.remove("stale"); })
+      .then(function (html) {
+        // Keep open menus (<details id=…>) open across the refresh.
+        var open = Array.prototype.map.call(el.querySelectorAll("details[open][id]"), function (d) { return d.id; });
+        el.innerHTML = html;
+        open.forEach(function (id) { var d = document.getElementById(id); if (d) { d.open = true; } });
+        el.classList.remove("stale");
+      })
       .catch(function () { el.classList.add("stale"); });
   }
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-live-url]").forEach(function (el) {
       var every = parseInt(el.dataset.liveInterval || "2000", 10);
-      setInterval(function () { if (!document.hidden) { refresh(el); } }, every);
+      // No refresh while someone types in a form of the fragment (a G-code line, a fan speed).
+      setInterval(function () {
+        var active = document.activeElement;
+        var typing = active && el.contains(active) && /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName);
+        if (!document.hidden && !typing) { refresh(el); }
+      }, every);
     });
   });
 })();
