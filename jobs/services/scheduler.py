@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from jobs.exceptions import IllegalTransition
 from jobs.models import Job, JobEvent
-from jobs.preflight import MachineCapabilities, machine_fit_reasons
+from jobs.preflight import MachineCapabilities, machine_fit_reasons, material_reason
 from jobs.selectors import QUEUE_ORDER, job_constraints, machine_capabilities_for, queue_state_get
 from jobs.services.lifecycle import job_transition
 from jobs.states import ACTIVE_STATES, ActorKind, JobState
@@ -121,7 +121,14 @@ def _owner_turns(jobs: list[Job]) -> dict:
 def _fits(job: Job, caps: MachineCapabilities) -> bool:
     if job.target_machine_id and str(job.target_machine_id) != caps.machine_id:
         return False
-    return not machine_fit_reasons(caps, metadata=job.metadata or {}, constraints=job_constraints(job=job))
+    constraints = getattr(job, "_constraints", None)
+    if constraints is None:  # once per job and run: a job may be compared with a thousand machines
+        constraints = job._constraints = job_constraints(job=job)
+    metadata = job.metadata or {}
+    # The spool check first: in a lab that tracks spools it is what most often rules a machine out.
+    if caps.maintenance or material_reason(caps, metadata=metadata, constraints=constraints):
+        return False
+    return not machine_fit_reasons(caps, metadata=metadata, constraints=constraints)
 
 
 class _MachineTaken(Exception):
