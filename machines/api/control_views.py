@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
@@ -92,6 +92,9 @@ class MachineControlView(APIView):
             409: OpenApiResponse(ErrorSerializer),
             502: OpenApiResponse(ErrorSerializer),
         },
+        parameters=[
+            OpenApiParameter("control", str, OpenApiParameter.PATH, enum=[c.value for c in Control]),
+        ],
         description="Controls: " + ", ".join(c.value for c in Control),
     )
     def post(self, request, machine_id, control):

@@ -99,3 +99,12 @@ def test_up_status_prints_the_block_of_the_running_installation(settings, tmp_pa
     call_command("up", "--status", stdout=out)
     assert f"{live_server.url}/accounts/login/" in out.getvalue()
     assert "3 simulated printers" in out.getvalue()
+
+
+def test_up_prints_the_status_block_again_on_each_enter(monkeypatch):
+    from mes.management.commands.up import Command
+
+    shown = []
+    monkeypatch.setattr("sys.stdin", StringIO("\n\n"))
+    Command._status_on_enter(lambda: shown.append(True))
+    assert len(shown) == 2
