@@ -10,6 +10,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from events.services import event_record
+from events.types import EventType
 from machines.models import MachineConfig
 from maintenance.models import (
     MachineCounters,
@@ -114,6 +116,18 @@ def maintenance_start(
     mode = MaintenanceMode.objects.create(
         machine=machine, reason=reason[:2000], automatic=automatic, plan=plan, started_by=_actor(user)
     )
+    event_record(
+        type=EventType.MACHINE_MAINTENANCE,
+        payload={
+            "name": machine.name,
+            "reason": mode.reason,
+            "automatic": automatic,
+            "plan": plan.name if plan else None,
+        },
+        actor_kind="user" if mode.started_by_id else "system",
+        actor=mode.started_by.get_username() if mode.started_by_id else "",
+        machine_id=machine.pk,
+    )
     logger.info("%s goes into maintenance: %s", machine.name, reason)
     return mode
 
@@ -134,6 +148,13 @@ def maintenance_end(*, machine: MachineConfig | str, user=None) -> MaintenanceMo
     mode.ended_at = timezone.now()
     mode.ended_by = _actor(user)
     mode.save(update_fields=["ended_at", "ended_by"])
+    event_record(
+        type=EventType.MACHINE_MAINTENANCE_ENDED,
+        payload={"name": machine.name, "reason": mode.reason},
+        actor_kind="user" if mode.ended_by_id else "system",
+        actor=mode.ended_by.get_username() if mode.ended_by_id else "",
+        machine_id=machine.pk,
+    )
     return mode
 
 

@@ -193,3 +193,16 @@ def test_each_event_is_one_json_log_line_with_machine_and_job(
     assert entry["event_type"] == "job.dispatched" and entry["level"] == "info"
     assert entry["job_id"] == str(job.pk) and entry["machine_id"] == str(machine.pk)
     assert entry["actor"] == "scheduler" and entry["data"]["name"] == "part"
+
+
+def test_maintenance_start_and_end_are_machine_events(machine, staff):
+    from maintenance.services import maintenance_end, maintenance_start
+
+    maintenance_start(machine=machine, reason="nozzle swap", user=staff)
+    maintenance_end(machine=machine, user=staff)
+    events = list(Event.objects.filter(machine_id=machine.pk).values_list("type", "actor", "payload"))
+    assert [(t, a) for t, a, _ in events] == [
+        ("machine.maintenance", "staff"),
+        ("machine.maintenance_ended", "staff"),
+    ]
+    assert events[0][2]["reason"] == "nozzle swap" and events[0][2]["automatic"] is False
