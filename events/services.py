@@ -116,25 +116,33 @@ def _handle_one(consumer: Consumer, event: Event) -> bool:
     return True
 
 
-def events_dispatch_consumer(*, consumer: Consumer, limit: int = BATCH) -> int:
-    """Hand the consumer's pending events to it in order; returns how many it handled now."""
-    handled = 0
+def events_dispatch_consumer(*, consumer: Consumer, limit: int = BATCH) -> tuple[int, int]:
+    """Hand the consumer's pending events to it in order; returns (handled now, failed).
+
+    An event whose handling raises is logged and left without a receipt (it is tried again on the
+    next run); the events after it are still handled, so one bad event never stalls a consumer."""
+    handled = failed = 0
     for event in _pending(consumer, limit):
-        if _handle_one(consumer, event):
-            handled += 1
-    return handled
+        try:
+            if _handle_one(consumer, event):
+                handled += 1
+        except Exception:
+            failed += 1
+            logger.exception(
+                "event consumer %s failed on event %s (%s); it is tried again on the next run",
+                consumer.name,
+                event.id,
+                event.type,
+            )
+    return handled, failed
 
 
 def events_dispatch(*, limit: int = BATCH) -> dict[str, int]:
-    """Every consumer's pending events. A failing consumer is logged and retried on the next run;
-    it never holds the others back."""
+    """Every consumer's pending events: {consumer: events handled now, or -1 when some failed}."""
     result = {}
     for consumer in registry().all():
-        try:
-            result[consumer.name] = events_dispatch_consumer(consumer=consumer, limit=limit)
-        except Exception:
-            logger.exception("event consumer %s failed; it retries on the next run", consumer.name)
-            result[consumer.name] = -1
+        handled, failed = events_dispatch_consumer(consumer=consumer, limit=limit)
+        result[consumer.name] = -1 if failed else handled
     return result
 
 
