@@ -15,7 +15,14 @@ from django.db.models import Count, OuterRef, Q, Subquery
 from jobs.estimates import format_duration, printer_job, remaining_seconds
 from jobs.models import Job, QueueState
 from jobs.selectors import queue_state_get
-from jobs.states import ACTIVE_STATES, QUEUE_STATES, TERMINAL_STATES, JobState
+from jobs.states import (
+    ACTIVE_STATES,
+    PRINTING_OR_PAUSED_STATES,
+    QUEUE_STATES,
+    RUNNING_HERE_STATES,
+    TERMINAL_STATES,
+    JobState,
+)
 from machines.controls import PRINTING_STATUSES
 from machines.machine_types.printer_3d import BED_CLEAR_REQUIRED, Printer3DStatus
 from machines.models import MachineConfig
@@ -177,7 +184,7 @@ def fleet_cards() -> list[FleetCard]:
         seconds_left = None
         if job is not None and job.state in TERMINAL_STATES:
             progress = job.progress
-        if job is not None and job.state in {JobState.PRINTING, JobState.PAUSED}:
+        if job is not None and job.state in PRINTING_OR_PAUSED_STATES:
             estimate = (job.metadata or {}).get("estimated_time_s")
             seconds_left = remaining_seconds(estimate=estimate, progress=progress, state=state)
         elif reported.get("time_left") is not None:
@@ -221,7 +228,7 @@ def queue_summary() -> QueueSummary:
     counts = Job.objects.filter(state__in=QUEUE_STATES | ACTIVE_STATES).aggregate(
         waiting=Count("pk", filter=Q(state=JobState.QUEUED)),
         awaiting_approval=Count("pk", filter=Q(state=JobState.AWAITING_APPROVAL)),
-        running=Count("pk", filter=Q(state__in=[JobState.DISPATCHING, JobState.UPLOADED, JobState.PRINTING])),
+        running=Count("pk", filter=Q(state__in=RUNNING_HERE_STATES)),
         paused=Count("pk", filter=Q(state=JobState.PAUSED)),
     )
     low = tuple(row for row in stock_by_material() if row["low_stock"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.db.models import F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Window
@@ -13,7 +14,15 @@ from django.db.models.functions import RowNumber
 from jobs.filament import waiting_text
 from jobs.models import Job, JobEvent, QueueState
 from jobs.preflight import JobConstraints, MachineCapabilities, machine_fit_reasons, material_reason
-from jobs.states import QUEUE_STATES, RUNNING_STATES, TERMINAL_STATES, JobState
+from jobs.states import (
+    CANCELLABLE_STATES,
+    CONTROL_REQUEST_STATES,
+    QUEUE_STATES,
+    RUNNING_STATES,
+    TERMINAL_STATES,
+    ControlAction,
+    JobState,
+)
 from machines.models import MachineConfig
 from machines.registry import get_registry
 from maintenance.selectors import maintenance_reasons_by_machine
@@ -35,6 +44,31 @@ def job_list_visible(*, user) -> QuerySet[Job]:
 
 def job_can_change(*, user, job: Job) -> bool:
     return bool(user and user.is_authenticated and (user.is_staff or job.owner_id == user.pk))
+
+
+@dataclass(frozen=True)
+class JobControls:
+    """Which control actions a job offers now; the pages' buttons and the API's ``controls`` agree."""
+
+    can_pause: bool
+    can_resume: bool
+    can_cancel: bool
+
+    def as_dict(self) -> dict[str, bool]:
+        return asdict(self)
+
+
+def job_controls(*, job: Job) -> JobControls:
+    """An action is offered when the job's state allows it and it has not already been asked for
+    (``job_request_control`` enforces the same table, see ``jobs.states.CONTROL_REQUEST_STATES``)."""
+    requested = job.requested_action
+    return JobControls(
+        can_pause=job.state in CONTROL_REQUEST_STATES[ControlAction.PAUSE]
+        and requested != ControlAction.PAUSE,
+        can_resume=job.state in CONTROL_REQUEST_STATES[ControlAction.RESUME]
+        and requested != ControlAction.RESUME,
+        can_cancel=job.state in CANCELLABLE_STATES and requested != ControlAction.CANCEL,
+    )
 
 
 def queue_jobs() -> QuerySet[Job]:

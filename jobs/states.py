@@ -6,6 +6,8 @@ without touching the database.
 
 from __future__ import annotations
 
+import enum
+
 from django.db import models
 
 
@@ -31,6 +33,36 @@ class ActorKind(models.TextChoices):
     PARTNER = "partner", "Partner lab"
     SYSTEM = "system", "System"
     OPCUA = "opcua", "OPC UA client"
+
+
+class ControlAction(models.TextChoices):
+    """What a user, a partner lab or an OPC UA client may ask of a job."""
+
+    PAUSE = "pause", "Pause"
+    RESUME = "resume", "Resume"
+    CANCEL = "cancel", "Cancel"
+
+
+class DispatchResult(enum.StrEnum):
+    """What one run of ``job_dispatch`` did (a str: tasks return it, logs show it)."""
+
+    PRINTING = "printing"
+    REQUEUED = "requeued"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    RETRY = "retry"  # the printer could not be asked (unreachable, busy lock): the sweep runs it again
+    SKIPPED = "skipped"  # nothing to do: the job moved on meanwhile
+
+
+class ControlResult(enum.StrEnum):
+    """What one run of ``job_control`` did."""
+
+    SENT = "sent"
+    CANCELLED = "cancelled"
+    NOTHING_TO_DO = "nothing-to-do"
+    REFUSED = "refused"
+    RETRY = "retry"
+    SKIPPED = "skipped"
 
 
 S = JobState
@@ -61,6 +93,25 @@ ACTIVE_STATES = frozenset({S.DISPATCHING, S.UPLOADED, S.PRINTING, S.PAUSED, S.UN
 RUNNING_STATES = ACTIVE_STATES | {S.FORWARDED}
 # Jobs that are over; they form the history.
 TERMINAL_STATES = frozenset({S.COMPLETED, S.FAILED, S.CANCELLED})
+# Being sent to a machine, not printing yet.
+DISPATCH_STATES = frozenset({S.DISPATCHING, S.UPLOADED})
+# Printing or paused on a printer we can reach.
+PRINTING_OR_PAUSED_STATES = frozenset({S.PRINTING, S.PAUSED})
+# Sent, being sent, or printing: what the fleet summary counts as running.
+RUNNING_HERE_STATES = DISPATCH_STATES | {S.PRINTING}
+# The printer has (or had, when it vanished) the job as its current one.
+ON_PRINTER_STATES = frozenset({S.PRINTING, S.PAUSED, S.UNKNOWN})
+# A cancel ends these at once (nothing runs on a machine of ours; a forwarded job was cancelled at the
+# partner lab first).
+CANCEL_AT_ONCE_STATES = QUEUE_STATES | {S.SUBMITTED, S.FORWARDED}
+# The states in which each control action may be asked for (a machine's job gets a request).
+CONTROL_REQUEST_STATES: dict[str, frozenset[str]] = {
+    ControlAction.PAUSE: frozenset({S.PRINTING}),
+    ControlAction.RESUME: frozenset({S.PAUSED}),
+    ControlAction.CANCEL: ACTIVE_STATES,
+}
+# Every state a job can be cancelled in.
+CANCELLABLE_STATES = CANCEL_AT_ONCE_STATES | ACTIVE_STATES
 
 
 def transition_refusal(from_state: str, to_state: str) -> str | None:

@@ -27,7 +27,7 @@ from jobs.fleet import fleet_cards, machines_awaiting_bed_clear, queue_summary
 from jobs.forms import JobSubmitForm
 from jobs.remote import remote_runs
 from jobs.services.bed import machine_bed_clear
-from jobs.states import ACTIVE_STATES, QUEUE_STATES, JobState
+from jobs.states import JobState
 from jobs.uploads import binary_size, install_upload_handler, max_upload_bytes
 from machines.controls import ControlRefused, machine_control
 from machines.models import MachineConfig
@@ -43,7 +43,18 @@ CONTROLS = {
     "resume": services.job_request_resume,
     "cancel": services.job_request_cancel,
 }
-CANCELLABLE = QUEUE_STATES | ACTIVE_STATES | {JobState.SUBMITTED, JobState.FORWARDED}
+
+
+def _set_controls(job) -> None:
+    """The buttons templates/jobs/_controls.html shows (the API's ``controls`` come from the same selector)."""
+    controls = selectors.job_controls(job=job)
+    job.can_pause, job.can_resume, job.can_cancel = (
+        controls.can_pause,
+        controls.can_resume,
+        controls.can_cancel,
+    )
+
+
 # Badge colours (the classes of mes/static/mes/site.css, as for machine statuses).
 STATE_COLOURS = {
     JobState.SUBMITTED: "secondary",
@@ -90,9 +101,7 @@ def _jobs_context(request: HttpRequest) -> dict:
     for job in [*waiting, *active, *history]:
         job.remote = runs.get(job.pk)
         job.state_colour = STATE_COLOURS.get(job.state, "secondary")
-        job.can_pause = job.state == JobState.PRINTING and job.requested_action != "pause"
-        job.can_resume = job.state == JobState.PAUSED and job.requested_action != "resume"
-        job.can_cancel = job.state in CANCELLABLE and job.requested_action != "cancel"
+        _set_controls(job)
     # The student's last print on a machine that waits for its plate to be cleared: they may confirm it.
     last_on_machine: dict = {}
     for job in history:
@@ -134,9 +143,7 @@ def job_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         selectors.job_list_visible(user=request.user).select_related("owner", "machine"), pk=pk
     )
     job.state_colour = STATE_COLOURS.get(job.state, "secondary")
-    job.can_pause = job.state == JobState.PRINTING and job.requested_action != "pause"
-    job.can_resume = job.state == JobState.PAUSED and job.requested_action != "resume"
-    job.can_cancel = job.state in CANCELLABLE and job.requested_action != "cancel"
+    _set_controls(job)
     events = job.events.select_related("actor").order_by("created_at")
     job.waiting_reason = selectors.queue_waiting_reasons(jobs=[job]).get(job.pk, "")
     context = {

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from django.dispatch import Signal
 
+from jobs.states import ControlAction
+
 bed_cleared_requested = Signal()
 machine_control_requested = Signal()
 
-CONTROL_ACTIONS = ("pause", "resume", "cancel")
+CONTROL_ACTIONS = tuple(ControlAction.values)  # the jobs app's actions, defined once in jobs.states

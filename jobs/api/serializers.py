@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from jobs.models import Job, JobEvent, QueueState
 from jobs.preflight import JobConstraints
-from jobs.selectors import queue_waiting_reasons
+from jobs.selectors import JobControls, job_controls, queue_waiting_reasons
 from jobs.services import Location
 from jobs.states import JobState
 from machines.models import MachineConfig
@@ -122,6 +122,9 @@ class JobSerializer(serializers.ModelSerializer):
     filament_need = serializers.SerializerMethodField(
         help_text="Grams per tool read from the slicer comments; known=false: need unknown."
     )
+    controls = serializers.SerializerMethodField(
+        help_text="Which control actions the job offers now: can_pause, can_resume, can_cancel."
+    )
 
     class Meta:
         model = Job
@@ -139,6 +142,7 @@ class JobSerializer(serializers.ModelSerializer):
             "machine",
             "progress",
             "requested_action",
+            "controls",
             "original_name",
             "file_format",
             "size",
@@ -175,6 +179,15 @@ class JobSerializer(serializers.ModelSerializer):
                 return ""
             reasons = queue_waiting_reasons(jobs=[job])
         return reasons.get(job.pk, "")
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "properties": {name: {"type": "boolean"} for name in JobControls.__dataclass_fields__},
+        }
+    )
+    def get_controls(self, job) -> dict[str, bool]:
+        return job_controls(job=job).as_dict()
 
     @extend_schema_field(serializers.JSONField())
     def get_filament_need(self, job) -> dict:

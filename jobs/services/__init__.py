@@ -12,6 +12,7 @@ from jobs.services.lifecycle import (
     job_request_pause,
     job_request_resume,
     job_transition,
+    job_transition_many,
 )
 from jobs.services.positions import BACK, STEP, Location, allocate_positions, lock_queue, renumber_band
 from jobs.services.queue import (
@@ -48,6 +49,7 @@ __all__ = [
     "job_submit",
     "job_submit_batch",
     "job_transition",
+    "job_transition_many",
     "job_update",
     "job_validate",
     "lock_queue",

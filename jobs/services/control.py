@@ -12,7 +12,7 @@ from django.utils import timezone
 from jobs.models import Job, JobEvent
 from jobs.services.dispatch import DISPATCH_STATES, printer_has_started
 from jobs.services.lifecycle import bump_versions, event_record, job_transition
-from jobs.states import ACTIVE_STATES, ActorKind, JobState
+from jobs.states import ACTIVE_STATES, ActorKind, ControlAction, ControlResult, JobState
 from machines.locks import MachineBusy, machine_io_lock
 from machines.machine_types.printer_3d import BasePrinterDriver
 from machines.machine_types.printer_state import (
@@ -33,7 +33,7 @@ REQUEST_RESEND_AFTER = 10.0
 @dataclass(frozen=True)
 class ControlOutcome:
     job_id: str
-    result: str  # "sent", "done", "cancelled", "nothing-to-do", "refused", "retry", "skipped"
+    result: ControlResult
     detail: str = ""
 
 
@@ -63,26 +63,26 @@ def job_control(*, job_id, action: str) -> ControlOutcome:
     """Send ``action`` to the printer running the job, if it is still wanted. Safe to run twice."""
     job = Job.objects.filter(pk=job_id).first()
     if job is None or job.state not in ACTIVE_STATES or job.machine_id is None:
-        return ControlOutcome(str(job_id), "skipped", "the job is not on a machine")
+        return ControlOutcome(str(job_id), ControlResult.SKIPPED, "the job is not on a machine")
     machine = get_registry().get_machine(job.machine_id)
     if machine is None or not isinstance(machine.driver, BasePrinterDriver):
-        return ControlOutcome(str(job_id), "skipped", "no usable printer driver")
+        return ControlOutcome(str(job_id), ControlResult.SKIPPED, "no usable printer driver")
     try:
         with machine_io_lock(machine.id):
             return _control_locked(job.pk, action, machine)
     except MachineBusy as exc:
-        return ControlOutcome(str(job_id), "retry", str(exc))
+        return ControlOutcome(str(job_id), ControlResult.RETRY, str(exc))
 
 
 def _control_locked(job_id, action: str, machine) -> ControlOutcome:
     job = Job.objects.get(pk=job_id)
     if job.requested_action != action or job.state not in ACTIVE_STATES:
-        return ControlOutcome(str(job_id), "skipped", "the request was fulfilled or replaced")
+        return ControlOutcome(str(job_id), ControlResult.SKIPPED, "the request was fulfilled or replaced")
     driver: BasePrinterDriver = machine.driver
     try:
         state = driver.get_state(machine)
         ours = printer_has_started(state, job.printer_file_name) and state.status in ACTIVE_STATUSES
-        if action == "cancel":
+        if action == ControlAction.CANCEL:
             if not ours and job.state in DISPATCH_STATES:
                 # Nothing runs yet, and dispatch checks the request before starting (same lock).
                 job_transition(
@@ -92,27 +92,33 @@ def _control_locked(job_id, action: str, machine) -> ControlOutcome:
                     reason="cancelled before it started",
                     expected_states=set(DISPATCH_STATES),
                 )
-                return ControlOutcome(str(job_id), "cancelled")
+                return ControlOutcome(str(job_id), ControlResult.CANCELLED)
             if not ours or state.status is PrinterStatus.CANCELLING:
-                return ControlOutcome(str(job_id), "nothing-to-do", "the printer does not run it (any more)")
+                return ControlOutcome(
+                    str(job_id), ControlResult.NOTHING_TO_DO, "the printer does not run it (any more)"
+                )
             driver.cancel(machine)
-        elif action == "pause":
+        elif action == ControlAction.PAUSE:
             if not ours or state.status in (PrinterStatus.PAUSING, PrinterStatus.PAUSED):
-                return ControlOutcome(str(job_id), "nothing-to-do", f"the printer is {state.status.value}")
+                return ControlOutcome(
+                    str(job_id), ControlResult.NOTHING_TO_DO, f"the printer is {state.status.value}"
+                )
             driver.pause(machine)
-        elif action == "resume":
+        elif action == ControlAction.RESUME:
             if not ours or state.status is not PrinterStatus.PAUSED:
-                return ControlOutcome(str(job_id), "nothing-to-do", f"the printer is {state.status.value}")
+                return ControlOutcome(
+                    str(job_id), ControlResult.NOTHING_TO_DO, f"the printer is {state.status.value}"
+                )
             driver.resume(machine)
         else:
             raise ValueError(f"unknown control action {action!r}")
     except (PrinterUnreachable, PrinterBadResponse) as exc:
-        return ControlOutcome(str(job_id), "retry", str(exc))
+        return ControlOutcome(str(job_id), ControlResult.RETRY, str(exc))
     except PrinterError as exc:
         _drop_request(job.pk, action, f"{type(exc).__name__}: {exc}")
-        return ControlOutcome(str(job_id), "refused", str(exc))
+        return ControlOutcome(str(job_id), ControlResult.REFUSED, str(exc))
     Job.objects.filter(pk=job.pk, requested_action=action).update(requested_at=timezone.now())
-    return ControlOutcome(str(job_id), "sent")
+    return ControlOutcome(str(job_id), ControlResult.SENT)
 
 
 def pending_requests(*, older_than_seconds: float = REQUEST_RESEND_AFTER) -> list[tuple[str, str]]:

@@ -27,7 +27,7 @@ from django.core.files.storage import default_storage
 from jobs.exceptions import IllegalTransition
 from jobs.models import Job, JobEvent
 from jobs.services.lifecycle import job_transition
-from jobs.states import ActorKind, JobState
+from jobs.states import DISPATCH_STATES, ActorKind, ControlAction, DispatchResult, JobState
 from machines.locks import MachineBusy, machine_io_lock
 from machines.machine_types.printer_3d import BED_CLEAR_REQUIRED, BasePrinterDriver
 from machines.machine_types.printer_state import (
@@ -41,7 +41,6 @@ from machines.registry import get_registry
 
 logger = logging.getLogger(__name__)
 
-DISPATCH_STATES = frozenset({JobState.DISPATCHING, JobState.UPLOADED})
 # A slow printer still takes this many bytes per second; the I/O lock lives long enough for the upload.
 UPLOAD_FLOOR_BYTES_PER_SECOND = 256 * 1024
 # Printer statuses in which nothing should be started, but which are not a refusal (try again later).
@@ -51,7 +50,7 @@ WAIT_STATUSES = frozenset({PrinterStatus.DISCONNECTED, PrinterStatus.UNKNOWN})
 @dataclass(frozen=True)
 class DispatchOutcome:
     job_id: str
-    result: str  # "printing", "requeued", "failed", "cancelled", "retry", "skipped"
+    result: DispatchResult
     detail: str = ""
 
 
@@ -130,7 +129,9 @@ def _refused(job: Job, reason: str) -> DispatchOutcome:
             expected=set(DISPATCH_STATES),
             extra=extra,
         )
-        return DispatchOutcome(str(job.pk), "failed" if moved else "skipped", reason)
+        return DispatchOutcome(
+            str(job.pk), DispatchResult.FAILED if moved else DispatchResult.SKIPPED, reason
+        )
     moved = _move(
         job,
         JobState.QUEUED,
@@ -138,14 +139,14 @@ def _refused(job: Job, reason: str) -> DispatchOutcome:
         expected=set(DISPATCH_STATES),
         extra=extra,
     )
-    return DispatchOutcome(str(job.pk), "requeued" if moved else "skipped", reason)
+    return DispatchOutcome(str(job.pk), DispatchResult.REQUEUED if moved else DispatchResult.SKIPPED, reason)
 
 
 def job_dispatch(*, job_id) -> DispatchOutcome:
     """Bring a ``dispatching``/``uploaded`` job to ``printing`` on its machine (safe to run twice)."""
     job = _load(job_id)
     if job is None or job.state not in DISPATCH_STATES:
-        return DispatchOutcome(str(job_id), "skipped", "not waiting for dispatch")
+        return DispatchOutcome(str(job_id), DispatchResult.SKIPPED, "not waiting for dispatch")
     machine = get_registry().get_machine(job.machine_id)
     if machine is None or not isinstance(machine.driver, BasePrinterDriver):
         return _refused(job, "the machine no longer exists or has no usable printer driver")
@@ -154,13 +155,13 @@ def job_dispatch(*, job_id) -> DispatchOutcome:
         with machine_io_lock(machine.id, ttl=ttl):
             return _dispatch_locked(job.pk, machine)
     except MachineBusy as exc:
-        return DispatchOutcome(str(job_id), "retry", str(exc))
+        return DispatchOutcome(str(job_id), DispatchResult.RETRY, str(exc))
 
 
 def _dispatch_locked(job_id, machine) -> DispatchOutcome:
     job = _load(job_id)  # again: it may have changed while we waited for the lock
     if job is None or job.state not in DISPATCH_STATES:
-        return DispatchOutcome(str(job_id), "skipped", "not waiting for dispatch")
+        return DispatchOutcome(str(job_id), DispatchResult.SKIPPED, "not waiting for dispatch")
     driver: BasePrinterDriver = machine.driver
     name = job.printer_file_name
     try:
@@ -172,14 +173,16 @@ def _dispatch_locked(job_id, machine) -> DispatchOutcome:
                 reason="the printer already runs this job",
                 expected=set(DISPATCH_STATES),
             )
-            return DispatchOutcome(str(job.pk), "printing" if moved else "skipped", "already started")
-        if job.requested_action == "cancel":
+            return DispatchOutcome(
+                str(job.pk), DispatchResult.PRINTING if moved else DispatchResult.SKIPPED, "already started"
+            )
+        if job.requested_action == ControlAction.CANCEL:
             moved = _move(
                 job, JobState.CANCELLED, reason="cancelled before it started", expected=set(DISPATCH_STATES)
             )
-            return DispatchOutcome(str(job.pk), "cancelled" if moved else "skipped")
+            return DispatchOutcome(str(job.pk), DispatchResult.CANCELLED if moved else DispatchResult.SKIPPED)
         if state.status in WAIT_STATUSES:
-            return DispatchOutcome(str(job.pk), "retry", f"the printer is {state.status.value}")
+            return DispatchOutcome(str(job.pk), DispatchResult.RETRY, f"the printer is {state.status.value}")
         if state.status is not PrinterStatus.IDLE and not (
             state.status is PrinterStatus.AWAITING_BED_CLEAR
             and machine.state.data.get(BED_CLEAR_REQUIRED) is False
@@ -195,26 +198,26 @@ def _dispatch_locked(job_id, machine) -> DispatchOutcome:
                     driver.upload(machine, path, name, job.sha256)
             job = _move(job, JobState.UPLOADED, reason="file on the printer", expected={JobState.DISPATCHING})
             if job is None:
-                return DispatchOutcome(str(job_id), "skipped", "changed during upload")
+                return DispatchOutcome(str(job_id), DispatchResult.SKIPPED, "changed during upload")
         job = _load(job_id)
-        if job.requested_action == "cancel":
+        if job.requested_action == ControlAction.CANCEL:
             moved = _move(
                 job, JobState.CANCELLED, reason="cancelled before it started", expected=set(DISPATCH_STATES)
             )
-            return DispatchOutcome(str(job.pk), "cancelled" if moved else "skipped")
+            return DispatchOutcome(str(job.pk), DispatchResult.CANCELLED if moved else DispatchResult.SKIPPED)
         driver.start(machine, name)
     except (PrinterUnreachable, PrinterBadResponse) as exc:
         # No answer, or one we cannot read: we do not know whether the command took effect, so the
         # job stays where it is and the retry asks the printer first.
         logger.warning("dispatch of %s to %s failed (%s); will retry", job.pk, machine.name, exc)
-        return DispatchOutcome(str(job.pk), "retry", str(exc))
+        return DispatchOutcome(str(job.pk), DispatchResult.RETRY, str(exc))
     except _Refused as exc:
         return _refused(job, str(exc))
     except PrinterError as exc:
         # Rejected or bad credentials: the printer said no, so nothing was started.
         return _refused(job, f"{type(exc).__name__}: {exc}")
     moved = _move(job, JobState.PRINTING, reason=f"started on {machine.name}", expected={JobState.UPLOADED})
-    return DispatchOutcome(str(job.pk), "printing" if moved else "skipped")
+    return DispatchOutcome(str(job.pk), DispatchResult.PRINTING if moved else DispatchResult.SKIPPED)
 
 
 def _file_present(driver: BasePrinterDriver, machine, job: Job) -> bool:

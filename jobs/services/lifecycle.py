@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
@@ -18,9 +19,19 @@ from jobs.remote import remote_cancel
 from jobs.selectors import job_can_change
 from jobs.services.accounting import job_usage_settle
 from jobs.services.positions import lock_queue, position_for_requeue, raise_if_locked
-from jobs.states import ACTIVE_STATES, QUEUE_STATES, TERMINAL_STATES, ActorKind, JobState, transition_refusal
+from jobs.states import (
+    ACTIVE_STATES,
+    CANCEL_AT_ONCE_STATES,
+    CONTROL_REQUEST_STATES,
+    QUEUE_STATES,
+    TERMINAL_STATES,
+    ActorKind,
+    ControlAction,
+    JobState,
+    transition_refusal,
+)
 
-CONTROL_ACTIONS = ("pause", "resume", "cancel")
+CONTROL_ACTIONS = tuple(ControlAction.values)  # kept for callers that list them
 
 
 def _on_commit(fn) -> None:
@@ -85,39 +96,38 @@ def _maybe_finish_stop() -> None:
         )
 
 
-@transaction.atomic
-def job_transition(
-    *,
-    job: Job | uuid.UUID | str,
-    to_state: str,
-    actor_kind: str,
-    actor=None,
-    reason: str = "",
-    extra: dict | None = None,
-    expected_version: int | None = None,
-    expected_states: frozenset[str] | set[str] | None = None,
-    changes: dict[str, Any] | None = None,
-) -> Job:
-    """Move a job to ``to_state`` if the table allows it from the state it is in *now* (row locked).
-
-    ``expected_states`` lets a caller (scheduler, reconciler) say which states its decision was based
-    on; ``changes`` sets other fields in the same write (e.g. ``machine``, ``progress``).
-    """
-    lock_queue(allow_locked=True)
-    locked = _lock_job(job)
-    check_version(locked, expected_version)
-    from_state = locked.state
+def _refusal(job: Job, to_state: str, expected_states) -> IllegalTransition | None:
+    """Why this locked job may not move to ``to_state`` now (None when the table allows it)."""
+    from_state = job.state
     if expected_states is not None and from_state not in expected_states:
-        raise IllegalTransition(
+        return IllegalTransition(
             f"the job is {from_state}, not {' or '.join(sorted(expected_states))} as expected",
             state=from_state,
         )
     if from_state == to_state:
-        raise IllegalTransition(f"the job is already {to_state}", state=from_state)
+        return IllegalTransition(f"the job is already {to_state}", state=from_state)
     refusal = transition_refusal(from_state, to_state)
     if refusal:
-        raise IllegalTransition(refusal, state=from_state, to_state=to_state)
-    now = timezone.now()
+        return IllegalTransition(refusal, state=from_state, to_state=to_state)
+    return None
+
+
+def _apply_transition(
+    locked: Job,
+    *,
+    to_state: str,
+    actor_kind: str,
+    actor,
+    reason: str,
+    extra: dict | None,
+    changes: dict[str, Any] | None,
+    now,
+) -> str:
+    """The one place a job's state is written: fields, audit event, domain event, signal after commit.
+
+    The job row is locked and the transition checked by the caller; returns the state it left.
+    """
+    from_state = locked.state
     locked.state = to_state
     locked.state_reason = reason
     locked.version += 1
@@ -141,7 +151,10 @@ def job_transition(
         locked.finished_at = now
         locked.requested_action = ""
         locked.requested_at = None
-    elif (to_state, locked.requested_action) in {(JobState.PAUSED, "pause"), (JobState.PRINTING, "resume")}:
+    elif (to_state, locked.requested_action) in {
+        (JobState.PAUSED, ControlAction.PAUSE),
+        (JobState.PRINTING, ControlAction.RESUME),
+    }:
         locked.requested_action = ""
         locked.requested_at = None
     locked.save()
@@ -165,19 +178,111 @@ def job_transition(
         reason=reason,
         extra=extra,
     )
-    queue_touched = from_state in QUEUE_STATES or to_state in QUEUE_STATES or to_state in ACTIVE_STATES
-    bump_versions(queue=queue_touched, history=to_state in TERMINAL_STATES)
-    if to_state in TERMINAL_STATES:
-        _maybe_finish_stop()
     job_id = locked.pk
     _on_commit(
         lambda: signals.job_state_changed.send(
             sender=Job, job_id=job_id, from_state=from_state, to_state=to_state, actor_kind=actor_kind
         )
     )
-    if to_state == JobState.QUEUED:
+    return from_state
+
+
+def _after_transitions(moves: list[tuple[str, str]]) -> None:
+    """Once per write, however many jobs moved: change markers, a pending stop, the scheduler's nudge."""
+    queue_touched = any(
+        from_state in QUEUE_STATES or to_state in QUEUE_STATES or to_state in ACTIVE_STATES
+        for from_state, to_state in moves
+    )
+    finished = any(to_state in TERMINAL_STATES for _, to_state in moves)
+    bump_versions(queue=queue_touched, history=finished)
+    if finished:
+        _maybe_finish_stop()
+    if any(to_state == JobState.QUEUED for _, to_state in moves):
         _on_commit(lambda: signals.queue_changed.send(sender=Job, reason="job queued"))
+
+
+@transaction.atomic
+def job_transition(
+    *,
+    job: Job | uuid.UUID | str,
+    to_state: str,
+    actor_kind: str,
+    actor=None,
+    reason: str = "",
+    extra: dict | None = None,
+    expected_version: int | None = None,
+    expected_states: frozenset[str] | set[str] | None = None,
+    changes: dict[str, Any] | None = None,
+) -> Job:
+    """Move a job to ``to_state`` if the table allows it from the state it is in *now* (row locked).
+
+    The only path that changes a job's state (``job_transition_many`` is its bulk form).
+    ``expected_states`` lets a caller (scheduler, reconciler) say which states its decision was based
+    on; ``changes`` sets other fields in the same write (e.g. ``machine``, ``progress``).
+    """
+    lock_queue(allow_locked=True)
+    locked = _lock_job(job)
+    check_version(locked, expected_version)
+    refusal = _refusal(locked, to_state, expected_states)
+    if refusal is not None:
+        raise refusal
+    from_state = _apply_transition(
+        locked,
+        to_state=to_state,
+        actor_kind=actor_kind,
+        actor=actor,
+        reason=reason,
+        extra=extra,
+        changes=changes,
+        now=timezone.now(),
+    )
+    _after_transitions([(from_state, to_state)])
     return locked
+
+
+@transaction.atomic
+def job_transition_many(
+    *,
+    jobs: Iterable[Job | uuid.UUID | str],
+    to_state: str,
+    actor_kind: str,
+    actor=None,
+    reason: str = "",
+    expected_states: frozenset[str] | set[str] | None = None,
+) -> list[Job]:
+    """``job_transition`` for many jobs in one transaction, by the same rules, events and signals.
+
+    Rows are locked in id order (two bulk writers never deadlock); a job the table or
+    ``expected_states`` refuses now (it moved meanwhile) is left as it is and not returned. The queue
+    and history markers move once, and ``job_state_changed`` is sent for each job after commit.
+    """
+    if to_state in QUEUE_STATES:
+        # Each requeued job takes its own queue position; that is job_transition's work, one by one.
+        raise ValueError("job_transition_many does not put jobs into the queue; use job_transition")
+    lock_queue(allow_locked=True)
+    ids = [job.pk if isinstance(job, Job) else job for job in jobs]
+    locked = list(Job.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+    now = timezone.now()
+    moved: list[Job] = []
+    moves: list[tuple[str, str]] = []
+    for job in locked:
+        if _refusal(job, to_state, expected_states) is not None:
+            continue
+        from_state = _apply_transition(
+            job,
+            to_state=to_state,
+            actor_kind=actor_kind,
+            actor=actor,
+            reason=reason,
+            extra=None,
+            changes=None,
+            now=now,
+        )
+        moved.append(job)
+        moves.append((from_state, to_state))
+    if moves:
+        _after_transitions(moves)
+    return moved
 
 
 def _require_change_permission(user, job: Job) -> None:
@@ -206,7 +311,7 @@ def job_request_control(
     """Ask for pause/resume/cancel. Waiting jobs are cancelled at once; a job on a machine gets a request
     that the runtime delivers (signal ``job_control_requested``), and its state then follows what the
     machine reports."""
-    if action not in CONTROL_ACTIONS:
+    if action not in ControlAction.values:
         raise ValueError(f"unknown control action {action!r}")
     queue_state = lock_queue(allow_locked=True)
     locked = _lock_job(job)
@@ -214,7 +319,7 @@ def job_request_control(
         _require_change_permission(user, locked)
     state = locked.state
     # A forwarded job was cancelled at the partner lab first (job_request_cancel); here it ends.
-    if action == "cancel" and state in QUEUE_STATES | {JobState.SUBMITTED, JobState.FORWARDED}:
+    if action == ControlAction.CANCEL and state in CANCEL_AT_ONCE_STATES:
         raise_if_locked(queue_state)
         return job_transition(
             job=locked,
@@ -223,7 +328,7 @@ def job_request_control(
             actor=user,
             reason=reason or "cancelled",
         )
-    allowed = {"pause": {JobState.PRINTING}, "resume": {JobState.PAUSED}, "cancel": ACTIVE_STATES}[action]
+    allowed = CONTROL_REQUEST_STATES[action]
     if state not in allowed:
         raise IllegalTransition(
             f"cannot {action} a job that is {state} (only when {' or '.join(sorted(allowed))})", state=state
@@ -252,11 +357,11 @@ def job_request_control(
 
 
 def job_request_pause(*, job: Job | uuid.UUID | str, user=None, reason: str = "") -> Job:
-    return job_request_control(job=job, action="pause", user=user, reason=reason)
+    return job_request_control(job=job, action=ControlAction.PAUSE, user=user, reason=reason)
 
 
 def job_request_resume(*, job: Job | uuid.UUID | str, user=None, reason: str = "") -> Job:
-    return job_request_control(job=job, action="resume", user=user, reason=reason)
+    return job_request_control(job=job, action=ControlAction.RESUME, user=user, reason=reason)
 
 
 def job_request_cancel(*, job: Job | uuid.UUID | str, user=None, reason: str = "") -> Job:
@@ -264,12 +369,12 @@ def job_request_cancel(*, job: Job | uuid.UUID | str, user=None, reason: str = "
     outside any transaction, so that a refusal there leaves the job here unchanged."""
     current = job if isinstance(job, Job) else Job.objects.filter(pk=job).first()
     if current is None:  # job_request_control answers for a missing job
-        return job_request_control(job=job, action="cancel", user=user, reason=reason)
+        return job_request_control(job=job, action=ControlAction.CANCEL, user=user, reason=reason)
     if user is not None:
         _require_change_permission(user, current)
     if current.state not in TERMINAL_STATES:
         remote_cancel(job_id=current.pk, user=user, reason=reason)
-    return job_request_control(job=job, action="cancel", user=user, reason=reason)
+    return job_request_control(job=job, action=ControlAction.CANCEL, user=user, reason=reason)
 
 
 @transaction.atomic

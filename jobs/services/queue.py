@@ -7,7 +7,6 @@ import uuid
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from jobs import signals
@@ -16,7 +15,13 @@ from jobs.filament import filament_need
 from jobs.models import Job, JobEvent, QueueState
 from jobs.preflight import preflight_reasons
 from jobs.selectors import candidate_machines, job_can_change, job_constraints
-from jobs.services.lifecycle import bump_versions, check_version, event_record, job_transition
+from jobs.services.lifecycle import (
+    bump_versions,
+    check_version,
+    event_record,
+    job_transition,
+    job_transition_many,
+)
 from jobs.services.positions import Location, allocate_positions, lock_queue, write_positions
 from jobs.services.submit import material_reasons
 from jobs.states import ACTIVE_STATES, QUEUE_STATES, ActorKind, JobState
@@ -176,38 +181,24 @@ def queue_remove(*, job, user, reason: str = "") -> Job:
 
 @transaction.atomic
 def queue_clear(*, user, reason: str = "") -> int:
-    """Cancel every waiting job in one statement; jobs on machines are left alone."""
+    """Cancel every waiting job at once (jobs on machines are left alone).
+
+    Through ``job_transition_many``: the same rules, audit and domain events and ``job_state_changed``
+    signals as cancelling one job, so a partner lab hears its job was cancelled and OPC UA republishes
+    the queue.
+    """
     _require_staff(user, "clear the queue")
     lock_queue()
-    waiting = list(Job.objects.select_for_update().filter(state__in=QUEUE_STATES).values_list("pk", "state"))
-    if not waiting:
-        return 0
-    now = timezone.now()
-    reason = reason or "queue cleared"
-    Job.objects.filter(pk__in=[pk for pk, _ in waiting]).update(
-        state=JobState.CANCELLED,
-        state_reason=reason,
-        position=None,
-        finished_at=now,
-        version=F("version") + 1,
+    waiting = list(Job.objects.filter(state__in=QUEUE_STATES).values_list("pk", flat=True))
+    cancelled = job_transition_many(
+        jobs=waiting,
+        to_state=JobState.CANCELLED,
+        actor_kind=ActorKind.USER,
+        actor=user,
+        reason=reason or "queue cleared",
+        expected_states=QUEUE_STATES,
     )
-    JobEvent.objects.bulk_create(
-        [
-            JobEvent(
-                job_id=pk,
-                kind=JobEvent.Kind.TRANSITION,
-                from_state=state,
-                to_state=JobState.CANCELLED,
-                actor_kind=ActorKind.USER,
-                actor=user,
-                reason=reason,
-            )
-            for pk, state in waiting
-        ],
-        batch_size=500,
-    )
-    bump_versions(queue=True, history=True)
-    return len(waiting)
+    return len(cancelled)
 
 
 def _queue_flags(user, **changes) -> QueueState:

@@ -33,7 +33,14 @@ from jobs.models import Job
 from jobs.selectors import job_for_printer_file
 from jobs.services.bed import machine_bed_flag_set
 from jobs.services.lifecycle import job_progress_set, job_record_external, job_transition
-from jobs.states import ACTIVE_STATES, ActorKind, JobState
+from jobs.states import (
+    ACTIVE_STATES,
+    DISPATCH_STATES,
+    ON_PRINTER_STATES,
+    PRINTING_OR_PAUSED_STATES,
+    ActorKind,
+    JobState,
+)
 from machines.machine_types.printer_3d import Printer3DStatus
 from machines.machine_types.printer_state import ACTIVE_STATUSES, PrinterState, PrinterStatus
 from machines.models import MachineConfig
@@ -41,8 +48,6 @@ from machines.state import LiveState, read_states
 
 logger = logging.getLogger(__name__)
 
-DISPATCH_STATES = frozenset({JobState.DISPATCHING, JobState.UPLOADED})
-ON_PRINTER_STATES = frozenset({JobState.PRINTING, JobState.PAUSED, JobState.UNKNOWN})
 FINISHED_AT = 99.95  # percent; printers round
 # Machine statuses in which the last stored printer state is not the printer's word (we could not read it).
 NOT_READ = frozenset(
@@ -153,7 +158,7 @@ def _step(machine_id, job: Job | None, state: PrinterState | None) -> str | None
         return None
     ours = bool(file_name) and file_name == job.printer_file_name
     if lost:
-        if job.state in (JobState.PRINTING, JobState.PAUSED):
+        if job.state in PRINTING_OR_PAUSED_STATES:
             detail = f": {state.message}" if state is not None and state.message else ""
             return (
                 "unknown" if _move(job, JobState.UNKNOWN, f"lost contact with the printer{detail}") else None

@@ -23,7 +23,7 @@ from jobs.models import Job, JobEvent
 from jobs.preflight import MachineCapabilities, machine_fit_reasons, material_reason
 from jobs.selectors import QUEUE_ORDER, job_constraints, machine_capabilities_for, queue_state_get
 from jobs.services.lifecycle import job_transition
-from jobs.states import ACTIVE_STATES, ActorKind, JobState
+from jobs.states import ACTIVE_STATES, DISPATCH_STATES, ActorKind, JobState
 from machines.machine_types.base import BaseMachineType
 from machines.machine_types.printer_3d import BED_CLEAR_REQUIRED, Printer3DStatus
 from machines.registry import get_registry
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 # Jobs examined per owner and run; enough to skip jobs no idle machine fits without loading the queue.
 HEADS_PER_OWNER_SLACK = 20
-HEATING_JOB_STATES = frozenset({JobState.DISPATCHING, JobState.UPLOADED})
+HEATING_JOB_STATES = DISPATCH_STATES  # sent to a printer that is heating up for it
 
 
 def machine_is_available(machine: BaseMachineType, state: LiveState) -> bool:

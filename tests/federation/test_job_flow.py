@@ -101,6 +101,26 @@ def test_auto_accept_and_a_cancel_from_the_partner(client, remote_lab, printer, 
     assert again.status_code == 409
 
 
+def test_clearing_the_queue_reports_the_partners_job_cancelled(client, remote_lab, printer, on_commit):
+    """queue_clear cancels through job_transition_many: the partner hears of it like of any cancel."""
+    from django.contrib.auth import get_user_model
+
+    from jobs.services import queue_clear
+    from tests.federation.conftest import make_partner
+
+    make_partner(remote_lab, granted=["jobs:submit", "jobs:read"], auto_accept=True)
+    with on_commit():
+        incoming = forward(client, remote_lab)
+    assert Job.objects.get(pk=incoming.local_job_id).state == JobState.QUEUED
+    staff = get_user_model().objects.create_user("lab-staff", is_staff=True)
+    with on_commit():
+        assert queue_clear(user=staff, reason="lab closes early") == 1
+    assert Job.objects.get(pk=incoming.local_job_id).state == JobState.CANCELLED
+    assert events(incoming) == [("accepted", 1), ("queued", 2), ("cancelled", 3)]
+    cancelled = FederationEvent.objects.get(job_ref=str(incoming.origin_job_id), type="cancelled")
+    assert cancelled.partner == incoming.partner
+
+
 def test_a_job_no_machine_here_can_print_is_rejected_with_the_reasons(client, remote_lab):
     from tests.federation.conftest import make_partner
 

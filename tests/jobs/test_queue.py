@@ -280,6 +280,43 @@ def test_clear_leaves_running_jobs_alone(api, staff, student, abc):
     assert api(student).post("/api/jobs/queue/clear/").status_code == 403
 
 
+def test_bulk_transition_sends_a_state_change_per_job_and_skips_jobs_that_moved(
+    staff, student, abc, django_capture_on_commit_callbacks
+):
+    """The bulk form keeps job_transition's rules: one signal, event and version step per job."""
+    from jobs.services import job_transition_many
+    from jobs.signals import job_state_changed
+    from jobs.states import ActorKind
+
+    seen = []
+
+    def on_change(sender, job_id, from_state, to_state, **kwargs):
+        seen.append((job_id, from_state, to_state))
+
+    job_state_changed.connect(on_change, dispatch_uid="test-bulk-clear")
+    try:
+        versions = {job.pk: job.version for job in abc}
+        printing = make_job(student, "printing")
+        with django_capture_on_commit_callbacks(execute=True):
+            moved = job_transition_many(
+                jobs=[*abc, printing],
+                to_state="cancelled",
+                actor_kind=ActorKind.USER,
+                actor=staff,
+                reason="cleared",
+                expected_states={"queued"},
+            )
+    finally:
+        job_state_changed.disconnect(dispatch_uid="test-bulk-clear")
+    assert sorted(j.pk for j in moved) == sorted(j.pk for j in abc)
+    assert sorted(seen) == sorted((j.pk, "queued", "cancelled") for j in abc)
+    for job in abc:
+        job.refresh_from_db()
+        assert job.version == versions[job.pk] + 1 and job.position is None and job.finished_at
+        assert job.events.get(to_state="cancelled").reason == "cleared"
+    assert Job.objects.get(pk=printing.pk).state == "printing"
+
+
 def test_history_filters_and_paging(api, staff, student, other_student, machine):
     done = []
     for i in range(5):

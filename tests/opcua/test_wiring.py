@@ -95,3 +95,25 @@ def test_nothing_is_published_when_opcua_is_not_configured(registry, opcua_setti
     )
     get_registry().get_machine(config.pk).update_state(status=Printer3DStatus.IDLE, seen=True)
     assert not OutboxEntry.objects.exists()
+
+
+def test_clearing_the_queue_republishes_the_queue_counts(opcua_settings, django_capture_on_commit_callbacks):
+    """queue_clear goes through job_transition_many, whose job_state_changed signals republish the queue."""
+    from django.contrib.auth import get_user_model
+
+    from jobs.services import queue_clear
+    from opcua.wiring import publish_all
+    from tests.jobs.helpers import make_job
+
+    opcua_settings.OPCUA_SERVE = "opc.tcp://127.0.0.1:4840"
+    student = get_user_model().objects.create_user("student")
+    for name in ("a", "b", "c"):
+        make_job(student, name=name)
+    publish_all()
+    assert PublishedValue.objects.get(key="Queue/Length").value == 3
+    staff = get_user_model().objects.create_user("lab-staff", is_staff=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert queue_clear(user=staff) == 3
+    assert PublishedValue.objects.get(key="Queue/Length").value == 0
+    latest = OutboxEntry.objects.filter(key="Queue/Length").order_by("-pk").first()
+    assert latest.value == 0 and latest.delivered_at is None  # on its way to the OPC UA clients
