@@ -340,7 +340,9 @@ WEBHOOKS_BACKOFF_BASE = config.positive_number(env, "WEBHOOKS_BACKOFF_BASE", def
 WEBHOOKS_BACKOFF_MAX = config.positive_number(env, "WEBHOOKS_BACKOFF_MAX", default=3600.0)
 WEBHOOKS_CONCURRENCY = config.whole_number(env, "WEBHOOKS_CONCURRENCY", default=8, minimum=1)
 
-# Notification e-mails use the EMAIL_URL above (docs/notifications.md).
+# Notification e-mails use the EMAIL_URL above (docs/notifications.md). An e-mail a worker was killed
+# while sending is marked "not sent" after this many seconds (never sent again: no duplicates).
+NOTIFICATIONS_SENDING_STALE = config.positive_number(env, "NOTIFICATIONS_SENDING_STALE", default=600.0)
 # The address people reach this installation at, for links in e-mails.
 MES_SITE_URL = env.str("MES_SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 

@@ -34,8 +34,10 @@ from notifications.models import Notification, Preference
 
 logger = logging.getLogger(__name__)
 
-# A claim older than this belongs to a worker that died mid-send.
-SENDING_STALE_AFTER = timedelta(minutes=10)
+
+def _sending_stale_after() -> timedelta:
+    """A claim older than this belongs to a worker that died mid-send (NOTIFICATIONS_SENDING_STALE)."""
+    return timedelta(seconds=float(settings.NOTIFICATIONS_SENDING_STALE))
 
 
 def preference_for(*, user, event_type: str) -> tuple[bool, bool]:
@@ -190,7 +192,7 @@ def notification_email_send(*, notification_id: int) -> bool:
 
 def _sweep_stale_claims() -> int:
     return Notification.objects.filter(
-        email_state=Notification.Email.SENDING, email_claimed_at__lt=timezone.now() - SENDING_STALE_AFTER
+        email_state=Notification.Email.SENDING, email_claimed_at__lt=timezone.now() - _sending_stale_after()
     ).update(
         email_state=Notification.Email.FAILED,
         email_error="the worker stopped while sending; not sent again so that nobody gets it twice",
