@@ -200,6 +200,14 @@ def maintenance_complete(
     if end_maintenance and mode is not None and not blocked:
         mode.ended_at, mode.ended_by = now, _actor(user)
         mode.save(update_fields=["ended_at", "ended_by"])
+        actor = _actor(user)
+        event_record(
+            type=EventType.MACHINE_MAINTENANCE_ENDED,
+            payload={"name": machine.name, "reason": mode.reason, "work": plan.name if plan else notes},
+            actor_kind="user" if actor else "system",
+            actor=actor.get_username() if actor else "",
+            machine_id=machine.pk,
+        )
     return record
 
 

@@ -11,9 +11,11 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError
+from django.db.models import ProtectedError, Sum
 from django.utils import timezone
 
+from events.services import event_record
+from events.types import EventType
 from machines.models import MachineConfig
 from materials.exceptions import ImportRejected, MaterialsError, SpoolConflict, SpoolNotFound
 from materials.models import MaterialType, Spool, SpoolDeduction, SpoolLoad
@@ -209,6 +211,10 @@ def job_usage_deduct(
                 detail = "need unknown: nothing deducted"
             elif spool is None:
                 detail = f"no spool was loaded on T{use.tool}"
+            if spool is not None and grams:
+                _low_stock_event(
+                    spool=spool, grams=grams, machine_id=machine_id, job_id=job_uuid, tool=use.tool
+                )
             rows.append(
                 SpoolDeduction.objects.create(
                     job_id=job_uuid,
@@ -221,6 +227,34 @@ def job_usage_deduct(
                 )
             )
     return rows
+
+
+def _low_stock_event(*, spool: Spool, grams: Decimal, machine_id, job_id: uuid.UUID, tool: int) -> None:
+    """``spool.low`` when this deduction takes the lab's stock of the material below its threshold
+    (once: only the deduction that crosses it, in the same transaction)."""
+    material = spool.material
+    total = Spool.objects.filter(material=material, archived=False).aggregate(total=Sum("remaining_grams"))[
+        "total"
+    ] or Decimal("0")
+    if not (total < material.low_stock_grams <= total + grams):
+        return
+    machine_name = MachineConfig.objects.filter(pk=machine_id).values_list("name", flat=True).first() or ""
+    event_record(
+        type=EventType.SPOOL_LOW,
+        payload={
+            "machine_name": machine_name,
+            "material": material.name,
+            "remaining_grams": float(total),
+            "low_stock_grams": float(material.low_stock_grams),
+            "spool": spool.pk,
+            "tool": tool,
+            "detail": f"{material.name}: {total:.0f} g left on all spools (threshold {material.low_stock_grams:.0f} g); "
+            f"spool {spool.label} on T{tool} has {spool.remaining_grams:.0f} g",
+        },
+        actor_kind="system",
+        machine_id=machine_id,
+        job_id=job_id,
+    )
 
 
 # --- CSV import ------------------------------------------------------------------------------------

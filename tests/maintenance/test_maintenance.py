@@ -141,3 +141,17 @@ def test_work_for_a_plan_of_another_machine_type_is_refused(machine, staff):
         maintenance_complete(machine=machine, plan=plan, user=staff)
     with pytest.raises(MaintenanceError, match="say what was done"):
         maintenance_complete(machine=machine, user=staff)
+
+
+def test_maintenance_start_and_end_are_events(machine, staff):
+    from events.models import Event
+
+    maintenance_start(machine=machine, reason="belt swap", user=staff)
+    maintenance_end(machine=machine, user=staff)
+    events = list(
+        Event.objects.filter(machine_id=machine.pk).order_by("id").values_list("type", "payload", "actor")
+    )
+    assert [(t, p["reason"], a) for t, p, a in events] == [
+        ("machine.maintenance", "belt swap", "tech"),
+        ("machine.maintenance_ended", "belt swap", "tech"),
+    ]

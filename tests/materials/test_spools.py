@@ -154,3 +154,17 @@ def test_low_stock_is_the_labs_total_per_material_below_the_threshold(pla, petg)
     spool_create(material="PETG", initial_grams=Decimal("1000"), remaining_grams=Decimal("900"))
     stock = {row["material"].name: (row["remaining_grams"], row["low_stock"]) for row in stock_by_material()}
     assert stock == {"PLA": (Decimal("450"), True), "PETG": (Decimal("900"), False)}
+
+
+def test_the_deduction_that_takes_stock_below_the_threshold_writes_one_spool_low_event(pla, machine):
+    from events.models import Event
+
+    spool = spool_create(material="PLA", initial_grams=Decimal("1000"), remaining_grams=Decimal("530"))
+    spool_load(spool=spool, machine=machine)
+    for n, grams in enumerate((20.0, 20.0, 20.0)):  # 510 → 490 (crosses 500) → 470
+        job_usage_deduct(
+            job_id=f"00000000-0000-0000-0000-00000000010{n}", machine_id=machine.pk, uses=[ToolUse(0, grams)]
+        )
+    [event] = Event.objects.filter(type="spool.low")
+    assert event.payload["machine_name"] == "mk4" and event.payload["remaining_grams"] == 490.0
+    assert event.payload["detail"].startswith("PLA: 490 g left on all spools (threshold 500 g)")
