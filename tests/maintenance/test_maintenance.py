@@ -149,7 +149,9 @@ def test_maintenance_start_and_end_are_events(machine, staff):
     maintenance_start(machine=machine, reason="belt swap", user=staff)
     maintenance_end(machine=machine, user=staff)
     events = list(
-        Event.objects.filter(machine_id=machine.pk).order_by("sequence").values_list("type", "payload", "actor")
+        Event.objects.filter(machine_id=machine.pk)
+        .order_by("sequence")
+        .values_list("type", "payload", "actor")
     )
     assert [(t, p["reason"], a) for t, p, a in events] == [
         ("machine.maintenance", "belt swap", "tech"),
