@@ -16,7 +16,7 @@ from materials.exceptions import MaterialsError
 from materials.labels import spool_labels
 from materials.models import MaterialType, Spool, SpoolDeduction, SpoolLoad
 from materials.selectors import spool_current_load, spool_list, stock_by_material
-from materials.services import spool_delete, spools_import_csv
+from materials.services import spool_delete, spool_load, spool_unload, spools_import_csv
 
 
 def badge(text: str, colour: str) -> str:
@@ -55,7 +55,7 @@ class SpoolLoadInline(admin.TabularInline):
     can_delete = False
     fields = ["machine", "tool", "loaded_at", "loaded_by", "unloaded_at", "unloaded_by"]
     readonly_fields = fields
-    verbose_name_plural = "load history (load and unload through the API or the machine)"
+    verbose_name_plural = "load history (load and unload under Spool loads, or through the API)"
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -179,3 +179,81 @@ class SpoolDeductionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class SpoolLoadForm(forms.ModelForm):
+    """Load a spool from the admin; the service refuses a spool loaded elsewhere (shown on the form)."""
+
+    class Meta:
+        model = SpoolLoad
+        fields = ["spool", "machine", "tool"]
+
+    def __init__(self, *args, request=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.request = request
+
+    def clean(self):
+        data = super().clean()
+        spool, machine = data.get("spool"), data.get("machine")
+        if spool is not None and machine is not None and not self.errors:
+            try:
+                self.instance = spool_load(
+                    spool=spool, machine=machine, tool=data.get("tool") or 0, user=self.request.user
+                )
+            except MaterialsError as exc:
+                raise forms.ValidationError(exc.message) from exc
+        return data
+
+    def save(self, commit=True):
+        self.save_m2m = lambda: None  # no many-to-many fields; the admin calls it after save_model
+        return self.instance  # spool_load wrote it (and swapped out a spool on the same tool)
+
+
+@admin.register(SpoolLoad)
+class SpoolLoadAdmin(admin.ModelAdmin):
+    """Loads: add one to load a spool (history kept); "Unload" takes the selected spools off."""
+
+    form = SpoolLoadForm
+    list_display = [
+        "spool",
+        "machine",
+        "tool",
+        "state",
+        "loaded_at",
+        "loaded_by",
+        "unloaded_at",
+        "unloaded_by",
+    ]
+    list_filter = ["machine", ("unloaded_at", admin.EmptyFieldListFilter)]
+    actions = ["unload"]
+    Media = BadgeMedia
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+
+        class RequestForm(form):
+            def __init__(self, *args, **inner):
+                super().__init__(*args, request=request, **inner)
+
+        return RequestForm
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        pass  # saved by the service in the form's clean()
+
+    @admin.display(description="State")
+    def state(self, obj):
+        return badge("unloaded", "secondary") if obj.unloaded_at else badge("loaded", "primary")
+
+    @admin.action(description="Unload the selected spools")
+    def unload(self, request, queryset):
+        done = 0
+        for load in queryset.filter(unloaded_at__isnull=True):
+            spool_unload(spool=load.spool_id, user=request.user)
+            done += 1
+        self.message_user(request, f"{done} spool(s) unloaded.")
