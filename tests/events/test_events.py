@@ -210,3 +210,13 @@ def test_maintenance_start_and_end_are_machine_events(machine, staff):
         ("machine.maintenance_ended", "staff"),
     ]
     assert events[0][2]["reason"] == "nozzle swap" and events[0][2]["automatic"] is False
+
+
+def test_a_queue_clear_writes_one_cancelled_event_per_job(submit, student, staff):
+    from jobs.services import queue_clear
+
+    jobs = [submit(student, name=f"part-{n}") for n in range(3)]
+    queue_clear(user=staff)
+    cancelled = Event.objects.filter(type="job.cancelled")
+    assert sorted(str(e.job_id) for e in cancelled) == sorted(str(j.pk) for j in jobs)
+    assert {e.actor for e in cancelled} == {"staff"}
