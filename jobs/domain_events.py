@@ -85,13 +85,18 @@ def job_transition_event(*, job, from_state: str, to_state: str, actor, actor_ki
     job_domain_event(job=job, event_type=event_type, actor=actor, actor_kind=actor_kind, **more)
 
 
-def milestones_crossed(job, old: float | None, new: float | None) -> list[int]:
-    """Milestones this progress report reaches for the first time (a printer that reports a lower
-    value again does not announce them twice)."""
+def milestones_between(old: float | None, new: float | None) -> list[int]:
+    """Milestones in (old, new]: the cheap check, before any database read."""
     if new is None:
         return []
     low = old or 0.0
-    crossed = [m for m in MILESTONES if low < m <= new]
+    return [m for m in MILESTONES if low < m <= new]
+
+
+def milestones_crossed(job, old: float | None, new: float | None) -> list[int]:
+    """Milestones this progress report reaches for the first time (a printer that reports a lower
+    value again does not announce them twice)."""
+    crossed = milestones_between(old, new)
     if not crossed:
         return []
     from events.models import Event

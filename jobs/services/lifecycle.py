@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from events.types import EventType
 from jobs import signals
-from jobs.domain_events import job_domain_event, job_transition_event, milestones_crossed
+from jobs.domain_events import job_domain_event, job_transition_event, milestones_between, milestones_crossed
 from jobs.exceptions import IllegalTransition, JobPermissionDenied, VersionConflict
 from jobs.models import Job, JobEvent, QueueState
 from jobs.remote import remote_cancel
@@ -377,12 +377,21 @@ def job_request_cancel(*, job: Job | uuid.UUID | str, user=None, reason: str = "
     return job_request_control(job=job, action=ControlAction.CANCEL, user=user, reason=reason)
 
 
-@transaction.atomic
 def job_progress_set(*, job: Job | uuid.UUID | str, progress: float | None) -> int:
     """Progress from the machine. Touches only ``progress`` and only while a machine holds the job,
     so it can never overwrite a state another writer set. Crossing 25/50/75 % writes a
-    ``job.progress`` event (once per milestone: the old value is read under the row lock)."""
+    ``job.progress`` event (once per milestone: the old value is read under the row lock).
+
+    Given the loaded job (the reconciler's, one poller owns a machine), a report that crosses no
+    milestone is one UPDATE, as cheap as before events existed."""
     pk = job.pk if isinstance(job, Job) else job
+    if isinstance(job, Job) and not milestones_between(job.progress, progress):
+        return Job.objects.filter(pk=pk, state__in=ACTIVE_STATES).update(progress=progress)
+    return _progress_set_locked(pk, progress)
+
+
+@transaction.atomic
+def _progress_set_locked(pk, progress: float | None) -> int:
     current = Job.objects.select_for_update().filter(pk=pk, state__in=ACTIVE_STATES).first()
     if current is None:
         return 0
