@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -31,6 +31,7 @@ from jobs.states import JobState
 from jobs.uploads import binary_size, install_upload_handler, max_upload_bytes
 from machines.controls import ControlRefused, machine_control
 from machines.models import MachineConfig
+from maintenance.services import MaintenanceError, maintenance_end, maintenance_start, out_of_order_report
 from materials.selectors import deductions_for_job
 
 # The jog buttons of the card's Controls menu (axis, mm).
@@ -306,3 +307,34 @@ def _bed_cleared(request: HttpRequest, machine_id: uuid.UUID, *, done: str, page
         return page(request, status=exc.status_code)
     messages.success(request, f"{machine.name}: bed cleared, ready for the next job.")
     return redirect(done)
+
+
+# -- maintenance from the fleet board ---------------------------------------------------------------
+MAINTENANCE_ACTIONS = {
+    "start": lambda machine, user, reason: maintenance_start(machine=machine, reason=reason, user=user),
+    "end": lambda machine, user, reason: maintenance_end(machine=machine, user=user),
+    "out-of-order": lambda machine, user, reason: out_of_order_report(
+        machine=machine, reason=reason, user=user
+    ),
+}
+MAINTENANCE_DONE = {
+    "start": "is in maintenance; a running print finishes first",
+    "end": "is back in service",
+    "out-of-order": "is reported out of order and in maintenance",
+}
+
+
+@require_POST
+@staff_required
+def fleet_maintenance(request: HttpRequest, machine_id: uuid.UUID, action: str) -> HttpResponse:
+    """Staff take a machine out of scheduling (or back), or report it out of order, from its card."""
+    machine = get_object_or_404(MachineConfig, pk=machine_id)
+    if action not in MAINTENANCE_ACTIONS:
+        raise Http404(f"unknown maintenance action {action!r}")
+    try:
+        MAINTENANCE_ACTIONS[action](machine, request.user, request.POST.get("reason", ""))
+    except MaintenanceError as exc:
+        messages.error(request, f"{machine.name}: {exc.message}")
+        return fleet_board_response(request, status=exc.status_code)
+    messages.success(request, f"{machine.name} {MAINTENANCE_DONE[action]}.")
+    return redirect("fleet:board")

@@ -71,3 +71,28 @@ def test_plans_work_done_and_out_of_order_over_the_api(users, machine):
     )
     assert resolved.status_code == 200 and resolved.json()["resolved_by"] == "tech"
     assert MaintenancePlan.objects.count() == 1
+
+
+def test_staff_take_a_machine_out_and_back_from_the_fleet_board(users, machine):
+    from django.test import Client
+
+    from maintenance.selectors import maintenance_reasons_by_machine
+
+    staff, student = users
+    browser = Client()
+    browser.force_login(staff)
+    board = browser.get("/fleet/").content.decode()
+    assert f'id="maintenance-{machine.pk}"' in board
+    response = browser.post(f"/fleet/{machine.pk}/maintenance/start/", {"reason": "nozzle swap"})
+    assert response.status_code == 302
+    assert maintenance_reasons_by_machine([machine.pk]) == {str(machine.pk): "nozzle swap"}
+    assert "In maintenance" in browser.get("/fleet/live/").content.decode()
+    again = browser.post(f"/fleet/{machine.pk}/maintenance/start/", {"reason": "again"})
+    assert again.status_code == 409 and "already in maintenance" in again.content.decode()
+    assert browser.post(f"/fleet/{machine.pk}/maintenance/end/").status_code == 302
+    assert maintenance_reasons_by_machine([machine.pk]) == {}
+    assert browser.post(f"/fleet/{machine.pk}/maintenance/explode/").status_code == 404
+    pupil = Client()
+    pupil.force_login(student)
+    assert pupil.post(f"/fleet/{machine.pk}/maintenance/start/", {"reason": "x"}).status_code in (302, 403)
+    assert maintenance_reasons_by_machine([machine.pk]) == {}
