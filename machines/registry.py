@@ -33,7 +33,7 @@ from plugins.base import MachineDriverMixin
 from plugins.discovery import PluginError
 from plugins.generation import generation_current
 from plugins.registry import PluginRegistry, get_plugin_registry
-from plugins.signals import plugin_errors_requested, registry_changed
+from plugins.signals import plugin_activation_checked, plugin_errors_requested, registry_changed
 
 logger = logging.getLogger(__name__)
 
@@ -56,45 +56,154 @@ class UnavailableMachineType(BaseMachineType):
     default_machine_status = UnavailableStatus.UNKNOWN
 
 
-def _overridden(cls: type, func: Callable) -> bool:
-    return getattr(cls, func.__name__, None) is not func
+class _Problem(Exception):
+    """One thing wrong with a plugin's class; the message names the attribute."""
 
 
-def missing_overrides(cls: type, required: Iterable) -> list[str]:
-    """Names of required methods ``cls`` does not override (``a | b`` for at-least-one-of groups)."""
-    missing = []
-    for entry in required:
-        group = list(entry) if isinstance(entry, list | tuple) else [entry]
-        if not any(_overridden(cls, func) for func in group):
-            missing.append(" or ".join(func.__name__ for func in group))
-    return missing
+_MISSING = object()
+
+
+def _attr(cls: Any, name: str, default: Any = _MISSING) -> Any:
+    """Read a class attribute; anything but a plain absence (a raising property...) is a problem."""
+    try:
+        return getattr(cls, name)
+    except AttributeError:
+        if default is _MISSING:
+            raise _Problem(f"{name} is missing") from None
+        return default
+    except Exception as exc:  # noqa: BLE001 - a plugin's descriptor may raise anything
+        raise _Problem(f"reading {name} failed: {exc!r}") from None
+
+
+def _text(cls: type, name: str) -> str:
+    value = _attr(cls, name)
+    if not isinstance(value, str) or not value.strip():
+        raise _Problem(f"{name} must be a non-empty string, not {value!r}")
+    return value
+
+
+def _label(cls: Any, kind: str) -> str:
+    """How errors name a class: its SLUG when that is readable text, else its class name."""
+    try:
+        slug = getattr(cls, "SLUG", None)
+    except Exception:  # noqa: BLE001 - the SLUG itself may be the broken attribute
+        slug = None
+    name = slug if isinstance(slug, str) and slug.strip() else getattr(cls, "__name__", repr(cls))
+    return f"{kind} {name}"
+
+
+def _required_names(cls: type) -> list[str]:
+    names = _attr(cls, "required_attributes")
+    if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
+        raise _Problem(f"required_attributes must be a list of attribute names, not {names!r}")
+    return list(names)
 
 
 def missing_attributes(cls: type, names: Iterable[str]) -> list[str]:
-    return [name for name in names if getattr(cls, name, None) in (None, "")]
+    missing = []
+    for name in names:
+        value = _attr(cls, name, None)
+        if value is None or (isinstance(value, str) and value == ""):
+            missing.append(name)
+    return missing
+
+
+def required_override_groups(base: type) -> list[list[Callable]]:
+    """``base.required_overrides`` as groups of methods (a list entry means "at least one of these").
+
+    Entries must be the base driver's own functions, written without quotes in its class body
+    (``required_overrides = [get_state, upload]``); anything else is a problem naming the entry.
+    """
+    entries = _attr(base, "required_overrides")
+    if not isinstance(entries, list | tuple):
+        raise _Problem(f"{base.__name__}.required_overrides must be a list of its methods, not {entries!r}")
+    groups = []
+    for entry in entries:
+        group = list(entry) if isinstance(entry, list | tuple) else [entry]
+        for func in group:
+            name = getattr(func, "__name__", None) if callable(func) else None
+            if not isinstance(name, str) or _attr(base, name, None) is not func:
+                hint = f" (write the method itself: {func}, without quotes)" if isinstance(func, str) else ""
+                raise _Problem(
+                    f"{base.__name__}.required_overrides entries must be methods of {base.__name__}, "
+                    f"not {func!r}{hint}"
+                )
+        groups.append(group)
+    return groups
+
+
+def missing_overrides(cls: type, groups: list[list[Callable]]) -> list[str]:
+    """Names of required methods ``cls`` does not override (``a or b`` for at-least-one-of groups)."""
+    return [
+        " or ".join(func.__name__ for func in group)
+        for group in groups
+        if not any(_attr(cls, func.__name__, None) is not func for func in group)
+    ]
+
+
+def _settings_definitions(cls: type, config_type: str) -> dict[str, SettingDefinition]:
+    settings = _attr(cls, "MACHINE_SETTINGS")
+    if not isinstance(settings, dict):
+        raise _Problem(f"MACHINE_SETTINGS must be a dict of setting definitions, not {settings!r}")
+    try:
+        return build_definitions(settings, config_type=config_type)
+    except ValueError as exc:
+        raise _Problem(str(exc)) from None
+
+
+def _guarded_check(kind: str, cls: Any, check: Callable[[], list[str]]) -> list[str]:
+    """Run a check; whatever it trips over becomes a problem naming the class, never an exception."""
+    try:
+        return check()
+    except _Problem as exc:
+        return [f"{_label(cls, kind)}: {exc}"]
+    except Exception as exc:
+        logger.exception("Checking %s failed", _label(cls, kind))
+        return [f"{_label(cls, kind)}: checking it failed: {exc!r}"]
 
 
 def check_machine_type(cls: Any) -> list[str]:
     """Why this machine type class cannot be registered (empty when it can)."""
     if not (isinstance(cls, type) and issubclass(cls, BaseMachineType)):
         return [f"{cls!r} is not a subclass of BaseMachineType"]
-    problems = []
-    missing = missing_attributes(cls, cls.required_attributes)
+    return _guarded_check("machine type", cls, lambda: _machine_type_problems(cls))
+
+
+def _machine_type_problems(cls: type[BaseMachineType]) -> list[str]:
+    missing = missing_attributes(cls, _required_names(cls))
     if missing:
         return [f"machine type {cls.__name__} is missing required attribute(s): {', '.join(missing)}"]
-    if not (isinstance(cls.MACHINE_STATUS, type) and issubclass(cls.MACHINE_STATUS, MachineStatus)):
-        return [f"machine type {cls.SLUG}: MACHINE_STATUS must be a MachineStatus subclass"]
-    problems += [f"machine type {cls.SLUG}: {p}" for p in cls.MACHINE_STATUS.problems()]
-    if cls.default_machine_status not in cls.MACHINE_STATUS:
-        problems.append(f"machine type {cls.SLUG}: default_machine_status is not one of its MACHINE_STATUS")
-    if cls.driver_error_status is not None and cls.driver_error_status.status_class != "driver_fault":
-        problems.append(f"machine type {cls.SLUG}: driver_error_status must be a 4xx code")
-    if not (isinstance(cls.base_driver, type) and issubclass(cls.base_driver, BaseDriver)):
-        problems.append(f"machine type {cls.SLUG}: base_driver must be a BaseDriver subclass")
+    for name in ("SLUG", "NAME", "DESCRIPTION"):
+        _text(cls, name)
+    slug = cls.SLUG
+    status = _attr(cls, "MACHINE_STATUS")
+    if not (isinstance(status, type) and issubclass(status, MachineStatus)):
+        return [f"machine type {slug}: MACHINE_STATUS must be a MachineStatus subclass, not {status!r}"]
+    problems = [f"machine type {slug}: {p}" for p in status.problems()]
+    if not isinstance(_attr(cls, "default_machine_status"), status):
+        problems.append(f"machine type {slug}: default_machine_status is not one of its MACHINE_STATUS")
+    error_status = _attr(cls, "driver_error_status", None)
+    if error_status is not None and not isinstance(error_status, status):
+        problems.append(f"machine type {slug}: driver_error_status must be None or one of its MACHINE_STATUS")
+    elif error_status is not None and error_status.status_class != "driver_fault":
+        problems.append(f"machine type {slug}: driver_error_status must be a 4xx code")
+    idle = _attr(cls, "idle_statuses", frozenset())
+    if not isinstance(idle, set | frozenset | list | tuple) or not all(isinstance(s, status) for s in idle):
+        problems.append(
+            f"machine type {slug}: idle_statuses must be a set of its MACHINE_STATUS members, not {idle!r}"
+        )
+    base = _attr(cls, "base_driver")
+    if not (isinstance(base, type) and issubclass(base, BaseDriver)):
+        problems.append(f"machine type {slug}: base_driver must be a BaseDriver subclass")
+    else:
+        try:
+            required_override_groups(base)
+        except _Problem as exc:
+            problems.append(f"machine type {slug}: base_driver {exc}")
     try:
-        build_definitions(cls.MACHINE_SETTINGS, config_type="M")
-    except ValueError as exc:
-        problems.append(f"machine type {cls.SLUG}: {exc}")
+        _settings_definitions(cls, "M")
+    except _Problem as exc:
+        problems.append(f"machine type {slug}: {exc}")
     return problems
 
 
@@ -102,9 +211,15 @@ def check_driver(cls: Any, types: dict[str, type[BaseMachineType]]) -> list[str]
     """Why this driver class cannot be registered (empty when it can)."""
     if not (isinstance(cls, type) and issubclass(cls, BaseDriver)):
         return [f"{cls!r} is not a subclass of BaseDriver"]
-    missing = missing_attributes(cls, cls.required_attributes)
+    return _guarded_check("driver", cls, lambda: _driver_problems(cls, types))
+
+
+def _driver_problems(cls: type[BaseDriver], types: dict[str, type[BaseMachineType]]) -> list[str]:
+    missing = missing_attributes(cls, _required_names(cls))
     if missing:
         return [f"driver {cls.__name__} is missing required attribute(s): {', '.join(missing)}"]
+    for name in ("SLUG", "NAME", "DESCRIPTION", "machine_type"):
+        _text(cls, name)
     machine_type = types.get(cls.machine_type)
     if machine_type is None:
         return [
@@ -113,12 +228,12 @@ def check_driver(cls: Any, types: dict[str, type[BaseMachineType]]) -> list[str]
     problems = []
     if not issubclass(cls, machine_type.base_driver):
         problems.append(f"driver {cls.SLUG}: must extend {machine_type.base_driver.__name__}")
-    missing = missing_overrides(cls, getattr(machine_type.base_driver, "required_overrides", []))
+    missing = missing_overrides(cls, required_override_groups(machine_type.base_driver))
     if missing:
         problems.append(f"driver {cls.SLUG}: missing required override(s): {', '.join(missing)}")
     try:
-        driver_defs = build_definitions(cls.MACHINE_SETTINGS, config_type="D")
-    except ValueError as exc:
+        driver_defs = _settings_definitions(cls, "D")
+    except _Problem as exc:
         problems.append(f"driver {cls.SLUG}: {exc}")
     else:
         clash = sorted(set(driver_defs) & set(machine_type.MACHINE_SETTINGS))
@@ -127,6 +242,46 @@ def check_driver(cls: Any, types: dict[str, type[BaseMachineType]]) -> list[str]
                 f"driver {cls.SLUG}: settings {clash} clash with machine type {machine_type.SLUG}"
             )
     return problems
+
+
+def _listed_classes(found: Any, method: str) -> list:
+    """What a plugin's ``get_machine_types()``/``get_machine_drivers()`` returns, checked to be a list."""
+    try:
+        listed = getattr(found.plugin, method)()
+    except Exception as exc:
+        raise TypeError(f"{method}() failed: {exc!r}") from exc
+    if not isinstance(listed, list | tuple):
+        raise TypeError(f"{method}() must return a list of classes, not {listed!r}")
+    return list(listed)
+
+
+def plugin_class_problems(found: Any, types: dict[str, type[BaseMachineType]]) -> list[PluginError]:
+    """Everything wrong with the machine types and drivers a plugin provides, checked against the
+    machine types already available (``types``), without registering anything."""
+    slug = found.slug
+    try:
+        type_classes = _listed_classes(found, "get_machine_types")
+        driver_classes = _listed_classes(found, "get_machine_drivers")
+    except Exception as exc:  # noqa: BLE001 - a broken plugin becomes an error, not a crash
+        return [PluginError(plugin=slug, reason=f"listing machine types/drivers failed: {exc}")]
+    problems: list[str] = []
+    available = dict(types)
+    for cls in type_classes:
+        found_problems = check_machine_type(cls)
+        if not found_problems and cls.SLUG in types:
+            found_problems = [f"machine type {cls.SLUG!r} is already provided"]
+        problems += found_problems
+        if not found_problems:
+            available[cls.SLUG] = cls
+    seen: set[str] = set()
+    for cls in driver_classes:
+        found_problems = check_driver(cls, available)
+        if not found_problems and cls.SLUG in seen:
+            found_problems = [f"driver {cls.SLUG!r} is listed twice"]
+        problems += found_problems
+        if not found_problems:
+            seen.add(cls.SLUG)
+    return [PluginError(plugin=slug, reason=problem) for problem in problems]
 
 
 class MachineRegistry:
@@ -199,7 +354,8 @@ class MachineRegistry:
             previous = self._machines
             shared: dict[tuple[str, str], dict[str, SettingDefinition]] = {}  # one per type and driver
             self._machines = {
-                str(config.pk): self._build(config, stored.get(config.pk, {}), shared) for config in configs
+                str(config.pk): self._build_safely(config, stored.get(config.pk, {}), shared)
+                for config in configs
             }
             self.generation = generation
             self.loaded = True
@@ -216,12 +372,15 @@ class MachineRegistry:
             if not isinstance(found.plugin, MachineDriverMixin):
                 continue
             try:
-                candidates += [(found.slug, cls) for cls in found.plugin.get_machine_types()]
-                driver_candidates += [(found.slug, cls) for cls in found.plugin.get_machine_drivers()]
+                type_classes = _listed_classes(found, "get_machine_types")
+                driver_classes = _listed_classes(found, "get_machine_drivers")
             except Exception as exc:  # noqa: BLE001 - a broken plugin becomes an error, not a crash
                 errors.append(
-                    PluginError(plugin=found.slug, reason=f"listing machine types/drivers failed: {exc!r}")
+                    PluginError(plugin=found.slug, reason=f"listing machine types/drivers failed: {exc}")
                 )
+                continue
+            candidates += [(found.slug, cls) for cls in type_classes]
+            driver_candidates += [(found.slug, cls) for cls in driver_classes]
         for plugin, cls in candidates:
             problems = check_machine_type(cls)
             if not problems and cls.SLUG in types:
@@ -259,10 +418,14 @@ class MachineRegistry:
         inactive: dict[str, str] = {}
         for found in plugin_registry.inactive_plugins():
             if isinstance(found.plugin, MachineDriverMixin):
-                try:
-                    inactive.update({cls.SLUG: found.slug for cls in found.plugin.get_machine_drivers()})
-                except Exception as exc:  # noqa: BLE001 - reported; the plugin is inactive anyway
-                    errors.append(PluginError(plugin=found.slug, reason=f"listing drivers failed: {exc!r}"))
+                # Checked too, so that what would stop it from being activated shows in every process.
+                problems = plugin_class_problems(found, types)
+                errors += problems
+                if problems:
+                    continue
+                inactive.update(
+                    {cls.SLUG: found.slug for cls in _listed_classes(found, "get_machine_drivers")}
+                )
         for error in errors:
             logger.error("Machine registry: %s", error)
         self.machine_types, self.type_plugins = types, type_plugins
@@ -300,6 +463,27 @@ class MachineRegistry:
                 f"Unknown driver {driver!r} for machine type {machine_type}; valid choices are {valid}."
             )
         return errors
+
+    def _build_safely(
+        self,
+        config: MachineConfig,
+        stored: dict[tuple[str, str], str],
+        shared: dict[tuple[str, str], dict[str, SettingDefinition]],
+    ) -> BaseMachineType:
+        """``_build``, but a machine type whose constructor raises gives an unavailable machine with the
+        reason, so one plugin's bug never takes the other machines (or the machine list) down."""
+        try:
+            return self._build(config, stored, shared)
+        except Exception as exc:
+            logger.exception("Machine %s could not be built", config.name)
+            return UnavailableMachineType(
+                config=config,
+                driver=None,
+                settings={},
+                definitions={},
+                config_errors=[f"machine type {config.machine_type} failed to build this machine: {exc!r}"],
+                registry=self,
+            )
 
     def _build(
         self,
@@ -511,6 +695,13 @@ def _on_registry_changed(sender: Any, **kwargs: Any) -> None:
         registry.mark_dirty()
 
 
+def _on_plugin_activation_checked(sender: Any, plugin: Any, **kwargs: Any) -> list[PluginError]:
+    """The plugin framework asks before activating a plugin: what would we refuse in it?"""
+    if not isinstance(plugin.plugin, MachineDriverMixin):
+        return []
+    return plugin_class_problems(plugin, get_registry().machine_types)
+
+
 def _on_plugin_errors_requested(sender: Any, **kwargs: Any) -> None:
     # Reading the registry reloads it (re-checking every plugin's types and drivers) when anything
     # changed; ``_collect`` reports its findings to the plugin registry.
@@ -521,4 +712,7 @@ def connect_signals() -> None:
     registry_changed.connect(_on_registry_changed, dispatch_uid="machines.registry.mark_dirty")
     plugin_errors_requested.connect(
         _on_plugin_errors_requested, dispatch_uid="machines.registry.report_plugin_errors"
+    )
+    plugin_activation_checked.connect(
+        _on_plugin_activation_checked, dispatch_uid="machines.registry.check_plugin_activation"
     )

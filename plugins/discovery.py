@@ -108,11 +108,14 @@ def check_plugin_class(plugin_class: object, *, mes_version: str) -> str | None:
     """Return why the class cannot be loaded as a plugin, or None when it is fine."""
     if not (isinstance(plugin_class, type) and issubclass(plugin_class, MesPlugin)):
         return f"{plugin_class!r} is not a subclass of plugins.base.MesPlugin"
-    missing = [
-        name
-        for name in REQUIRED_PLUGIN_ATTRIBUTES
-        if not isinstance(getattr(plugin_class, name, None), str) or not getattr(plugin_class, name).strip()
-    ]
+    missing = []
+    for name in REQUIRED_PLUGIN_ATTRIBUTES:
+        try:
+            value = getattr(plugin_class, name, None)
+        except Exception as exc:  # noqa: BLE001 - a plugin's descriptor may raise anything
+            return f"reading {name} failed: {exc!r}"
+        if not isinstance(value, str) or not value.strip():
+            missing.append(name)
     if missing:
         return f"missing required attribute(s): {', '.join(missing)}"
     try:
@@ -122,10 +125,25 @@ def check_plugin_class(plugin_class: object, *, mes_version: str) -> str | None:
     if not spec.contains(Version(mes_version), prereleases=True):
         return f"supports Lab MES {plugin_class.MES_VERSION}, but this is Lab MES {mes_version}"
     try:
+        settings = plugin_class.SETTINGS
+    except Exception as exc:  # noqa: BLE001
+        return f"reading SETTINGS failed: {exc!r}"
+    del settings  # readable: build_definitions says what is wrong with its content
+    try:
         plugin_class.setting_definitions()
     except ValueError as exc:
         return f"bad setting definition: {exc}"
+    except Exception as exc:  # noqa: BLE001 - e.g. a definition that is not a dict
+        return f"bad setting definition: {exc!r}"
     return None
+
+
+def _slug_of(plugin_class: object) -> str:
+    try:
+        slug = getattr(plugin_class, "SLUG", "")
+    except Exception:  # noqa: BLE001 - the SLUG itself may be the broken attribute
+        return ""
+    return slug if isinstance(slug, str) else ""
 
 
 def discover(
@@ -149,9 +167,12 @@ def discover(
     candidates += [(f"extra:{cls.__module__}.{cls.__qualname__}", cls, None, False) for cls in extra]
 
     for source, plugin_class, error, is_builtin in candidates:
-        name = getattr(plugin_class, "SLUG", "") or source
+        name = _slug_of(plugin_class) or source
         if error is None:
-            error = check_plugin_class(plugin_class, mes_version=mes_version)
+            try:
+                error = check_plugin_class(plugin_class, mes_version=mes_version)
+            except Exception as exc:  # noqa: BLE001 - one broken plugin never stops discovery
+                error = f"checking the plugin class failed: {exc!r}"
         if error is None and name in seen:
             error = f"duplicate slug {name!r}: already provided by {seen[name]}"
         if error is None:

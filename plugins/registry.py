@@ -20,7 +20,7 @@ from plugins.discovery import DiscoveredPlugin, PluginError, discover
 from plugins.generation import generation_current
 from plugins.models import PluginConfig, PluginSetting
 from plugins.setting_defs import SettingDefinition, typed_values
-from plugins.signals import plugin_errors_requested
+from plugins.signals import plugin_activation_checked, plugin_errors_requested
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,22 @@ class PluginRegistry:
 
     def set_provided_errors(self, source: str, errors: list[PluginError]) -> None:
         self.provided_errors[source] = list(errors)
+
+    def activation_problems(self, found: DiscoveredPlugin) -> list[PluginError]:
+        """What the registries built from plugins would refuse in this plugin if it were activated.
+
+        Asked through ``plugin_activation_checked``; a receiver that raises is itself reported as the
+        plugin's error (it must never turn an activation into a 500)."""
+        problems: list[PluginError] = []
+        for receiver, answer in plugin_activation_checked.send_robust(sender=type(self), plugin=found):
+            if isinstance(answer, Exception):
+                logger.error("Activation check %r of plugin %s failed: %r", receiver, found.slug, answer)
+                problems.append(
+                    PluginError(plugin=found.slug, reason=f"checking the plugin failed: {answer!r}")
+                )
+            else:
+                problems += list(answer or [])
+        return problems
 
     def refresh_errors(self) -> None:
         """Bring every provided error up to date: ask the registries built from plugins to re-check

@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from plugins.discovery import DiscoveredPlugin
+from plugins.discovery import DiscoveredPlugin, PluginError
 from plugins.models import PluginConfig, PluginSetting
+from plugins.registry import get_plugin_registry
 from plugins.selectors import plugin_discovered
 from plugins.setting_defs import validate_settings
 
@@ -27,9 +29,31 @@ def _config_for(found: DiscoveredPlugin) -> PluginConfig:
     return config
 
 
+class PluginActivationRefused(ValidationError):
+    """The plugin's classes have problems; it stays inactive. ``errors`` are the registry errors."""
+
+    def __init__(self, slug: str, errors: list[PluginError]) -> None:
+        self.slug, self.errors = slug, errors
+        super().__init__(
+            f"plugin {slug} stays inactive: " + "; ".join(error.reason for error in errors),
+            code="plugin_invalid",
+        )
+
+
 def plugin_set_active(*, slug: str, active: bool) -> PluginConfig:
-    """Activate or deactivate a discovered plugin; every process picks it up via the generation."""
-    config = _config_for(plugin_discovered(slug=slug))
+    """Activate or deactivate a discovered plugin; every process picks it up via the generation.
+
+    Before an inactive plugin is activated, the registries built from plugins check what it provides
+    (``PluginRegistry.activation_problems``); any problem raises ``PluginActivationRefused`` and nothing
+    is saved, so a broken plugin can never reach the machine list.
+    """
+    found = plugin_discovered(slug=slug)
+    config = _config_for(found)
+    if active and not config.active:
+        problems = get_plugin_registry().activation_problems(found)
+        if problems:
+            logger.warning("Plugin %s not activated: %s", slug, "; ".join(p.reason for p in problems))
+            raise PluginActivationRefused(slug, problems)
     if config.active != active:
         config.active = active
         config.save(update_fields=["active", "updated_at"])

@@ -10,3 +10,8 @@ registry_changed = Signal()
 # (the machine registry checks their machine types and drivers) reload if needed and report their
 # findings with ``PluginRegistry.set_provided_errors``; the framework itself knows none of them.
 plugin_errors_requested = Signal()
+
+# Sent (with ``plugin``: the DiscoveredPlugin) before an inactive plugin is activated. Receivers return a
+# list of ``PluginError`` for what they would refuse in it (the machine registry checks its machine
+# types and drivers); any error keeps the plugin inactive.
+plugin_activation_checked = Signal()

@@ -67,6 +67,15 @@ class PluginActivationView(APIView):
             config = services.plugin_set_active(slug=slug, active=self.active)
         except selectors.PluginNotFound as exc:
             raise NotFound(exc.messages[0]) from exc
+        except services.PluginActivationRefused as exc:
+            return Response(
+                {
+                    "detail": exc.messages[0],
+                    "code": "plugin_invalid",
+                    "errors": [error.as_dict() for error in exc.errors],
+                },
+                status=status.HTTP_400_BAD_REQUEST,
+            )
         registry = _fresh_registry()
         return Response(plugin_dict(registry, slug, config), status=status.HTTP_200_OK)
 
