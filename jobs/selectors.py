@@ -189,7 +189,8 @@ def _capabilities(
         build_volume=tuple(volume) if None not in volume else None,
         nozzle_diameter=_number(settings.get("NOZZLE_DIAMETER")),
         # Nothing declared is "not known", not "nothing loaded": the material check needs a list.
-        loaded_materials=_names(settings.get("LOADED_MATERIALS")) or None,
+        # Once the lab tracks spools, the spools say what is loaded and the setting is not consulted.
+        loaded_materials=None if spools is not None else (_names(settings.get("LOADED_MATERIALS")) or None),
         max_nozzle_temp=_number(settings.get("MAX_NOZZLE_TEMP")),
         max_bed_temp=_number(settings.get("MAX_BED_TEMP")),
         tags=_names(settings.get("TAGS")),

@@ -192,3 +192,12 @@ def test_the_job_page_shows_the_need_why_it_waits_and_what_it_used(farm, petg, s
     html = browser.get(f"/jobs/{job.pk}/").content.decode()
     assert "T0 PETG 42.8 g" in html
     assert "waiting: no loaded PETG spool with ≥ 52 g" in html
+
+
+def test_with_spools_tracked_the_loaded_materials_setting_no_longer_decides(farm, pla, petg, student):
+    only_pla = farm.add_machine("mk4", materials="PLA")  # the setting says PLA …
+    farm.poll(only_pla)
+    spool_load(spool=spool("PETG", "900"), machine=only_pla)  # … but PETG is on the tool
+    job = submit_job(student, name="petg-part", content=slicer_files.orcaslicer())  # accepted at upload
+    [done] = schedule_run()
+    assert done.pk == job.pk
