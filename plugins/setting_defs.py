@@ -203,6 +203,13 @@ class SettingsInvalid(ValidationError):
         super().__init__(errors)
         self.setting_errors = errors
 
+    def api_body(self) -> dict[str, Any]:
+        """The one API shape of settings errors, on create and on update, for machines and plugins:
+        always under ``settings``, per key (``{"settings": {"PORT": ["Must be at most 65535."]}}``), or a
+        list when the value as a whole is wrong (``{"settings": ["Expected an object …"]}``)."""
+        errors = self.setting_errors
+        return errors if set(errors) == {"settings"} else {"settings": errors}
+
 
 def masked_messages(definition: SettingDefinition, value: Any, exc: ValidationError) -> list[str]:
     """The messages of a failed parse; a secret's messages never repeat the value that was given."""

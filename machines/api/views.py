@@ -33,7 +33,7 @@ def _call_service(func, **kwargs):
     try:
         return func(**kwargs)
     except services.SettingsInvalid as exc:
-        raise ValidationError({"settings": exc.setting_errors}) from exc
+        raise ValidationError(exc.api_body()) from exc
 
 
 def _forget_renderer_context(response: Response) -> None:
@@ -118,7 +118,7 @@ class MachineViewSet(viewsets.ModelViewSet):
         """GET: definitions and values (secrets never shown). PATCH: {KEY: value}; null unsets."""
         machine = self.get_object()
         if request.method == "PATCH":
-            services.machine_settings_update(machine=machine, settings=request.data)
+            _call_service(services.machine_settings_update, machine=machine, settings=request.data)
         registry = get_registry()
         definitions = registry.definitions_for(machine.machine_type, machine.driver)
         stored = {(s.config_type, s.key): s.value for s in machine.settings.all()}

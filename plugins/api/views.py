@@ -110,7 +110,7 @@ class PluginSettingsView(APIView):
         except selectors.PluginNotFound as exc:
             raise NotFound(exc.messages[0]) from exc
         except SettingsInvalid as exc:
-            raise ValidationError(exc.setting_errors) from exc
+            raise ValidationError(exc.api_body()) from exc
         return Response(self._rows(slug))
 
     def _rows(self, slug: str) -> list[dict]:

@@ -134,7 +134,7 @@ def test_settings_endpoint_masks_secrets_and_validates_per_field(registry, staff
 
     response = staff.patch(url, {"PORT": 0, "TAGS": "fast, big"})
     assert response.status_code == 400
-    assert response.json() == {"PORT": ["Must be at least 1."]}
+    assert response.json() == {"settings": {"PORT": ["Must be at least 1."]}}  # the same shape as on create
     assert not MachineSetting.objects.filter(key="TAGS").exists()
 
     response = staff.patch(url, {"PORT": 8080, "TAGS": "fast, big"})
@@ -144,7 +144,7 @@ def test_settings_endpoint_masks_secrets_and_validates_per_field(registry, staff
 
     response = staff.patch(url, {"HOST": None})
     assert response.status_code == 400
-    assert response.json() == {"HOST": ["This setting is required and cannot be cleared."]}
+    assert response.json() == {"settings": {"HOST": ["This setting is required and cannot be cleared."]}}
 
 
 def test_missing_required_setting_is_shown_as_error(registry, staff):

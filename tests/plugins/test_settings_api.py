@@ -88,12 +88,14 @@ def test_bad_input_is_400_per_field_and_saves_nothing(demo, staff):
     )
     assert response.status_code == 400
     assert response.json() == {
-        "MAX_JOBS": ["Must be at most 10."],
-        "NOPE": [
-            "Unknown setting; valid settings are ['ENABLED', 'ENDPOINT', 'MAX_JOBS', 'MODE', 'PIN', "
-            "'RATIO', 'SITE_NAME', 'TAGS', 'TOKEN']."
-        ],
-        "PIN": ["The value is not a whole number."],
+        "settings": {
+            "MAX_JOBS": ["Must be at most 10."],
+            "NOPE": [
+                "Unknown setting; valid settings are ['ENABLED', 'ENDPOINT', 'MAX_JOBS', 'MODE', 'PIN', "
+                "'RATIO', 'SITE_NAME', 'TAGS', 'TOKEN']."
+            ],
+            "PIN": ["The value is not a whole number."],
+        }
     }
     assert not PluginSetting.objects.exists()
     response = staff.patch(URL, ["SITE_NAME"], format="json")
