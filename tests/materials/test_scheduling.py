@@ -201,3 +201,30 @@ def test_with_spools_tracked_the_loaded_materials_setting_no_longer_decides(farm
     job = submit_job(student, name="petg-part", content=slicer_files.orcaslicer())  # accepted at upload
     [done] = schedule_run()
     assert done.pk == job.pk
+
+
+def test_a_scheduler_run_reads_spools_and_maintenance_once_whatever_the_fleet_size(farm, petg, student):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def run_queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert schedule_run() == []  # nothing fits: every job is compared with every machine
+        return len(captured)
+
+    machines = [farm.add_machine(f"p{n}") for n in range(6)]
+    submit_job(
+        student, name="orange", content=slicer_files.orcaslicer(), constraints=JobConstraints(colour="Orange")
+    )
+    for machine in machines[:2]:
+        farm.poll(machine)
+        spool_load(spool=spool("PETG", "900", "Blue"), machine=machine)
+    small = run_queries()
+    for machine in machines[2:]:
+        farm.poll(machine)
+        spool_load(spool=spool("PETG", "900", "Blue"), machine=machine)
+    assert run_queries() == small
+    # The runs did compare the job with those machines: an Orange spool on the last one takes it.
+    spool_load(spool=spool("PETG", "900", "Orange"), machine=machines[-1])
+    [done] = schedule_run()
+    assert done.machine_id == machines[-1].pk
