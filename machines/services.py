@@ -7,9 +7,11 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import ProtectedError
 
 from machines.models import MachineConfig, MachineSetting
 from machines.registry import MachineRegistry, get_registry
+from mes.exceptions import DomainError
 from plugins.setting_defs import SettingDefinition, validate_settings
 from plugins.setting_defs import SettingsInvalid as SettingsInvalid  # re-export: machines.api catches it
 
@@ -118,9 +120,27 @@ def machine_set_active(*, machine: MachineConfig, active: bool) -> MachineConfig
     return machine
 
 
+class MachineInUse(DomainError):
+    """A machine that jobs still refer to keeps its row, so their history stays complete."""
+
+    status_code = 409
+    code = "machine_in_use"
+
+
 def machine_delete(*, machine: MachineConfig) -> None:
-    """Delete a machine; its owner tears it down when it sees the change."""
-    machine.delete()
+    """Delete a machine; its owner tears it down when it sees the change. A machine with print
+    history cannot be deleted (the jobs keep pointing at it): deactivate it instead."""
+    try:
+        with transaction.atomic():
+            machine.delete()
+    except ProtectedError as exc:
+        count = len(exc.protected_objects)
+        raise MachineInUse(
+            f"{machine.name} cannot be deleted: {count} job{'s' * (count != 1)} in its history refer to it. "
+            'Deactivate it instead (PATCH {"active": false}, or untick Active in the admin): it then '
+            "takes no new jobs and its history stays.",
+            jobs=count,
+        ) from exc
 
 
 def machine_restart(*, machine: MachineConfig) -> bool:

@@ -28,7 +28,7 @@ class FederationRefused(exceptions.APIException):
 
     def __init__(self, reason: str, *, status: int, code: str) -> None:
         self.status_code = status
-        super().__init__(detail={"detail": reason, "code": code})
+        super().__init__(detail=reason, code=code)
 
 
 def refused(exc: SignatureRejected) -> FederationRefused:

@@ -3,7 +3,9 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from federation.models import SCOPE_NAMES, FederationEvent, ForwardedJob, IncomingJob, Invitation, Partner
+from federation.services.jobs import MAX_ESTIMATED_PRINT_SECONDS
 from machines.models import MachineConfig
+from mes.api.query import MAX_INT
 from mes.outgoing import OutgoingURLRefused, check_outgoing_url
 
 
@@ -48,7 +50,9 @@ class PartnerSerializer(serializers.ModelSerializer):
 
 class PartnerApproveSerializer(serializers.Serializer):
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=SCOPE_NAMES), allow_empty=False)
-    jobs_per_day = serializers.IntegerField(min_value=0, required=False, allow_null=True, default=None)
+    jobs_per_day = serializers.IntegerField(
+        min_value=0, max_value=MAX_INT, required=False, allow_null=True, default=None
+    )
     max_print_hours = serializers.DecimalField(
         max_digits=6, decimal_places=2, min_value=0, required=False, allow_null=True, default=None
     )
@@ -194,7 +198,7 @@ class InboxEventSerializer(serializers.Serializer):
     event_id = serializers.UUIDField()
     type = serializers.ChoiceField(choices=FederationEvent.Type.choices)
     job_ref = serializers.CharField(allow_blank=True, required=False)
-    sequence = serializers.IntegerField(min_value=1)
+    sequence = serializers.IntegerField(min_value=1, max_value=MAX_INT)
     payload = serializers.DictField(required=False)
 
 
@@ -209,7 +213,9 @@ class JobPutSerializer(serializers.Serializer):
     sha256 = serializers.CharField(max_length=64)
     constraints = serializers.DictField(required=False)
     requester_ref = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    estimated_print_seconds = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    estimated_print_seconds = serializers.IntegerField(
+        min_value=0, max_value=MAX_ESTIMATED_PRINT_SECONDS, required=False, allow_null=True
+    )
 
 
 class JobAnswerSerializer(serializers.Serializer):
@@ -246,7 +252,9 @@ class PartnerStatsSerializer(serializers.Serializer):
 class ForwardJobSerializer(serializers.Serializer):
     job = serializers.UUIDField(help_text="Id of one of our jobs (jobs.Job).")
     partner = serializers.UUIDField(help_text="Id of the partner lab (Partner.id).")
-    estimated_print_seconds = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    estimated_print_seconds = serializers.IntegerField(
+        min_value=0, max_value=MAX_ESTIMATED_PRINT_SECONDS, required=False, allow_null=True
+    )
 
 
 class DeliveredSerializer(serializers.Serializer):

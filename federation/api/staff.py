@@ -44,6 +44,7 @@ from federation.services.jobs import (
     incoming_job_reject,
     job_forward_local,
 )
+from mes.api.exceptions import error_response
 from mes.api.permissions import TokenHasScope
 
 STAFF = [permissions.IsAuthenticated, permissions.IsAdminUser, TokenHasScope]
@@ -51,7 +52,7 @@ TAGS = ["federation (staff)"]
 
 
 def _bad_gateway(exc: FederationError) -> Response:
-    return Response({"detail": str(exc)}, status=status.HTTP_502_BAD_GATEWAY)
+    return error_response(str(exc), code="partner_failed", status=status.HTTP_502_BAD_GATEWAY)
 
 
 @extend_schema(tags=TAGS)
@@ -160,8 +161,6 @@ class ForwardedJobViewSet(viewsets.ReadOnlyModelViewSet):
             )
         except FederationError as exc:
             return _bad_gateway(exc)
-        except JobError as exc:  # e.g. our scheduler gave it to a printer a moment ago
-            return Response(exc.as_dict(), status=exc.status_code)
         return Response(ForwardedJobSerializer(forwarded).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={200: ForwardedJobSerializer, 502: None})

@@ -47,6 +47,8 @@ from federation.services.events import event_enqueue
 from federation.signals import incoming_job_accepted, incoming_job_cancelled
 
 logger = logging.getLogger(__name__)
+# A partner's print-time estimate above a year is a mistake (and would not fit the column).
+MAX_ESTIMATED_PRINT_SECONDS = 365 * 24 * 3600
 
 MAX_NAME = 200
 
@@ -99,8 +101,14 @@ def _parse_job_body(data: dict) -> dict:
     if constraint_error:
         errors["constraints"] = constraint_error
     seconds = data.get("estimated_print_seconds")
-    if seconds is not None and (not isinstance(seconds, int) or seconds < 0):
-        errors["estimated_print_seconds"] = "Must be a non-negative integer."
+    if seconds is not None and (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int)
+        or not 0 <= seconds <= MAX_ESTIMATED_PRINT_SECONDS
+    ):
+        errors["estimated_print_seconds"] = (
+            f"Must be a whole number of seconds from 0 to {MAX_ESTIMATED_PRINT_SECONDS} (a year)."
+        )
     if errors:
         raise ValidationError(errors)
     return {

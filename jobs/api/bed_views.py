@@ -6,9 +6,9 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from jobs.api.serializers import JobErrorSerializer
 from jobs.api.views import JobErrorMixin
 from jobs.services.bed import machine_bed_clear
+from mes.api.exceptions import ErrorSerializer
 
 
 class MachineBedClearedView(JobErrorMixin, APIView):
@@ -21,9 +21,9 @@ class MachineBedClearedView(JobErrorMixin, APIView):
             200: OpenApiResponse(
                 description="The machine is free; `job` is the job the confirmation was recorded on"
             ),
-            403: OpenApiResponse(JobErrorSerializer, description="Not staff and not the last job's owner"),
-            404: OpenApiResponse(JobErrorSerializer, description="No such machine"),
-            409: OpenApiResponse(JobErrorSerializer, description="The machine is not waiting for bed clear"),
+            403: OpenApiResponse(ErrorSerializer, description="Not staff and not the last job's owner"),
+            404: OpenApiResponse(ErrorSerializer, description="No such machine"),
+            409: OpenApiResponse(ErrorSerializer, description="The machine is not waiting for bed clear"),
         },
     )
     def post(self, request, machine_id):

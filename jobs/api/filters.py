@@ -4,17 +4,18 @@ import django_filters
 
 from jobs.models import Job
 from jobs.states import JobState
+from mes.api import query
 
 
 class JobFilter(django_filters.FilterSet):
     state = django_filters.MultipleChoiceFilter(choices=JobState.choices)
-    owner = django_filters.NumberFilter(field_name="owner_id")
+    owner = query.IdFilter(field_name="owner_id", help_text="The owner's user id.")
     owner_username = django_filters.CharFilter(field_name="owner__username")
-    machine = django_filters.UUIDFilter(field_name="machine_id")
-    batch = django_filters.UUIDFilter(field_name="batch_id")
-    external = django_filters.BooleanFilter()
-    finished_after = django_filters.IsoDateTimeFilter(field_name="finished_at", lookup_expr="gte")
-    finished_before = django_filters.IsoDateTimeFilter(field_name="finished_at", lookup_expr="lt")
+    machine = query.UUIDFilter(field_name="machine_id")
+    batch = query.UUIDFilter(field_name="batch_id")
+    external = query.BooleanFilter()
+    finished_after = query.DateTimeFilter(field_name="finished_at", lookup_expr="gte")
+    finished_before = query.DateTimeFilter(field_name="finished_at", lookup_expr="lt")
 
     class Meta:
         model = Job

@@ -9,6 +9,7 @@ from jobs.selectors import JobControls, job_controls, queue_waiting_reasons
 from jobs.services import Location
 from jobs.states import JobState
 from machines.models import MachineConfig
+from mes.api.query import MAX_INT
 
 
 class PosField(serializers.Field):
@@ -201,7 +202,7 @@ class JobSerializer(serializers.ModelSerializer):
 class JobUpdateSerializer(serializers.Serializer):
     """Fields a waiting job can change; ``version`` (or If-Match) guards against lost updates."""
 
-    version = serializers.IntegerField(required=False)
+    version = serializers.IntegerField(required=False, min_value=0, max_value=MAX_INT)
     name = serializers.CharField(required=False, max_length=200)
     notes = serializers.CharField(required=False, allow_blank=True)
     priority = serializers.IntegerField(required=False, min_value=-100, max_value=100)
@@ -276,12 +277,6 @@ class QueueSerializer(serializers.Serializer):
     status = QueueStateSerializer()
     items = JobSerializer(many=True)
     running = JobSerializer(many=True)
-
-
-class JobErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    reasons = serializers.ListField(child=serializers.CharField(), required=False)
-    items = serializers.ListField(child=serializers.DictField(), required=False)
 
 
 JOB_STATES = [s.value for s in JobState]

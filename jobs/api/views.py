@@ -14,7 +14,6 @@ from jobs import selectors, services
 from jobs.api.filters import JobFilter
 from jobs.api.serializers import (
     JobBatchSubmitSerializer,
-    JobErrorSerializer,
     JobEventSerializer,
     JobIdsSerializer,
     JobOptionsSerializer,
@@ -28,28 +27,25 @@ from jobs.api.serializers import (
     QueueStateSerializer,
     ReasonSerializer,
 )
-from jobs.exceptions import JobError
 from jobs.uploads import install_upload_handler
+from mes.api.exceptions import ErrorSerializer
 
 ERRORS = {
-    400: OpenApiResponse(JobErrorSerializer, description="Bad input; `reasons` lists every failed check"),
-    403: OpenApiResponse(JobErrorSerializer, description="Not allowed for this user"),
-    404: OpenApiResponse(JobErrorSerializer, description="No such job (or not yours)"),
+    400: OpenApiResponse(ErrorSerializer, description="Bad input; `reasons` lists every failed check"),
+    403: OpenApiResponse(ErrorSerializer, description="Not allowed for this user"),
+    404: OpenApiResponse(ErrorSerializer, description="No such job (or not yours)"),
     409: OpenApiResponse(
-        JobErrorSerializer, description="Illegal transition, version conflict or queue conflict"
+        ErrorSerializer, description="Illegal transition, version conflict or queue conflict"
     ),
-    423: OpenApiResponse(JobErrorSerializer, description="The queue is locked by staff"),
+    423: OpenApiResponse(ErrorSerializer, description="The queue is locked by staff"),
 }
 MAX_BATCH_FILES = 100
 
 
 class JobErrorMixin:
-    scope_area = "jobs"
+    """Job views: the jobs token scope (JobErrors become the error shape in mes.api.exceptions)."""
 
-    def handle_exception(self, exc):
-        if isinstance(exc, JobError):
-            return Response(exc.as_dict(), status=exc.status_code)
-        return super().handle_exception(exc)
+    scope_area = "jobs"
 
 
 def _not_modified_or(request, etag: str, build) -> Response:
@@ -68,7 +64,7 @@ def _expected_version(request, body_version: int | None) -> int | None:
     if body_version is not None:
         return body_version
     match = request.headers.get("If-Match", "").strip().strip('W/"').strip('"')
-    if match.isdigit():
+    if match.isdigit() and len(match) <= 9:
         return int(match)
     return None
 
@@ -96,7 +92,7 @@ class JobViewSet(JobErrorMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
         return selectors.job_list_visible(user=self.request.user).order_by("-created_at")
 
     @extend_schema(
-        request=JobSubmitSerializer, responses={201: JobSerializer, 413: JobErrorSerializer, **ERRORS}
+        request=JobSubmitSerializer, responses={201: JobSerializer, 413: ErrorSerializer, **ERRORS}
     )
     def create(self, request):
         """Upload a G-code file and queue it. Every failed check is listed in `reasons`; nothing is stored."""
@@ -115,7 +111,7 @@ class JobViewSet(JobErrorMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
 
     @extend_schema(
         request=JobBatchSubmitSerializer,
-        responses={201: JobSerializer(many=True), 413: JobErrorSerializer, **ERRORS},
+        responses={201: JobSerializer(many=True), 413: ErrorSerializer, **ERRORS},
     )
     @action(detail=False, methods=["post"])
     def batch(self, request):

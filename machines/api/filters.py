@@ -6,12 +6,13 @@ from machines.models import MachineConfig
 from machines.registry import get_registry
 from machines.selectors import machine_ids_with_status_class
 from machines.status import StatusClass
+from mes.api import query
 
 
 class MachineFilter(django_filters.FilterSet):
     machine_type = django_filters.CharFilter(field_name="machine_type", help_text="Machine type slug.")
     driver = django_filters.CharFilter(field_name="driver", help_text="Driver slug.")
-    active = django_filters.BooleanFilter(field_name="active")
+    active = query.BooleanFilter(field_name="active")
     status_class = django_filters.ChoiceFilter(
         choices=[(c.value, c.value) for c in StatusClass],
         method="filter_status_class",

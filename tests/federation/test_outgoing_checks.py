@@ -46,7 +46,7 @@ def test_connect_to_an_address_inside_the_lab_network_is_a_400_on_the_field(
         content_type="application/json",
     )
     assert response.status_code == 400
-    assert reason in response.json()["base_url"][0]
+    assert reason in response.json()["errors"]["base_url"][0]
     assert not Partner.objects.exists()
 
 

@@ -183,3 +183,16 @@ def test_availability_reports_live_state_and_the_queue_a_machine_could_take(clie
     assert data[0]["stale"] is False
     assert data[0]["queue_length"] == 2
     assert data[0]["estimated_wait_seconds"] == 1800
+
+
+@pytest.mark.parametrize("seconds", [10**30, -1, 365 * 24 * 3600 + 1, True, "3600"])
+def test_out_of_range_print_estimates_are_a_400_on_the_field(client, remote_lab, seconds):
+    make_partner(remote_lab, granted=["jobs:submit"])
+    response = put_job(client, remote_lab, uuid.uuid4(), {**job_body(), "estimated_print_seconds": seconds})
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["code"] == "invalid"
+    assert body["errors"]["estimated_print_seconds"] == [
+        "Must be a whole number of seconds from 0 to 31536000 (a year)."
+    ]
+    assert not IncomingJob.objects.exists()

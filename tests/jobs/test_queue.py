@@ -126,7 +126,7 @@ def test_batch_add_is_all_or_none_with_per_item_results(api, staff, machine, abc
 
 def test_batch_items_must_match_files(api, staff, machine):
     response = batch(api(staff), [("p", gcode())], items=[{}, {}])
-    assert response.status_code == 400 and "items" in response.json()
+    assert response.status_code == 400 and "items" in response.json()["errors"]
 
 
 def move(client, job, **fields):

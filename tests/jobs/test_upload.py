@@ -173,7 +173,7 @@ def test_no_machine_at_all_is_400(api, student, settings):
 def test_missing_file_is_400(api, student, machine):
     response = api(student).post("/api/jobs/", {"name": "x"}, format="multipart")
     assert response.status_code == 400
-    assert "file" in response.json()
+    assert response.json()["errors"]["file"] == ["No file was submitted."]
 
 
 def test_bgcode_upload(api, student, machine, settings):

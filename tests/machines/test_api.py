@@ -64,11 +64,11 @@ def test_create_and_read_machine_with_live_state(registry, staff):
 def test_unknown_type_and_driver_list_valid_choices(registry, staff):
     response = staff.post("/api/machines/", {**printer_payload(), "machine_type": "toaster"})
     assert response.status_code == 400
-    assert "label-printer" in response.json()["machine_type"][0]
-    assert "printer-3d" in response.json()["machine_type"][0]
+    assert "label-printer" in response.json()["errors"]["machine_type"][0]
+    assert "printer-3d" in response.json()["errors"]["machine_type"][0]
     response = staff.post("/api/machines/", {**printer_payload(), "driver": "dummy-label"})
     assert response.status_code == 400
-    assert response.json()["driver"] == [
+    assert response.json()["errors"]["driver"] == [
         "Unknown driver 'dummy-label' for machine type printer-3d; valid choices are "
         "['dummy-printer', 'moonraker', 'octoprint', 'prusalink']."  # dummy + the built-in drivers
     ]
@@ -81,13 +81,13 @@ def test_invalid_settings_are_reported_per_field_and_nothing_is_written(registry
         printer_payload(PORT="http", NOZZLE_DIAMETER=9, MODE="turbo", LOADED_MATERIALS=5, COLOUR="red"),
     )
     assert response.status_code == 400
-    errors = response.json()["settings"]
-    assert errors["PORT"] == ["'http' is not a whole number."]
-    assert errors["NOZZLE_DIAMETER"] == ["Must be at most 2."]
-    assert errors["MODE"] == ["'turbo' is not one of ['fast', 'quiet']."]
-    assert errors["LOADED_MATERIALS"] == ["Expected a list of text values."]
-    assert errors["COLOUR"][0].startswith("Unknown setting; valid settings are [")
-    assert "HOST" not in errors
+    errors = response.json()["errors"]
+    assert errors["settings.PORT"] == ["'http' is not a whole number."]
+    assert errors["settings.NOZZLE_DIAMETER"] == ["Must be at most 2."]
+    assert errors["settings.MODE"] == ["'turbo' is not one of ['fast', 'quiet']."]
+    assert errors["settings.LOADED_MATERIALS"] == ["Expected a list of text values."]
+    assert errors["settings.COLOUR"][0].startswith("Unknown setting; valid settings are [")
+    assert "settings.HOST" not in errors
     assert not MachineConfig.objects.exists() and not MachineSetting.objects.exists()
 
 
@@ -95,7 +95,7 @@ def test_duplicate_and_blank_names_are_rejected(registry, staff):
     assert staff.post("/api/machines/", printer_payload("P1")).status_code == 201
     response = staff.post("/api/machines/", printer_payload("P1"))
     assert response.status_code == 400
-    assert response.json()["name"] == ["A machine named 'P1' already exists."]
+    assert response.json()["errors"]["name"] == ["A machine named 'P1' already exists."]
     assert staff.post("/api/machines/", printer_payload("  ")).status_code == 400
 
 
@@ -134,7 +134,7 @@ def test_settings_endpoint_masks_secrets_and_validates_per_field(registry, staff
 
     response = staff.patch(url, {"PORT": 0, "TAGS": "fast, big"})
     assert response.status_code == 400
-    assert response.json() == {"settings": {"PORT": ["Must be at least 1."]}}  # the same shape as on create
+    assert response.json()["errors"] == {"settings.PORT": ["Must be at least 1."]}  # as on create
     assert not MachineSetting.objects.filter(key="TAGS").exists()
 
     response = staff.patch(url, {"PORT": 8080, "TAGS": "fast, big"})
@@ -144,7 +144,7 @@ def test_settings_endpoint_masks_secrets_and_validates_per_field(registry, staff
 
     response = staff.patch(url, {"HOST": None})
     assert response.status_code == 400
-    assert response.json() == {"settings": {"HOST": ["This setting is required and cannot be cleared."]}}
+    assert response.json()["errors"] == {"settings.HOST": ["This setting is required and cannot be cleared."]}
 
 
 def test_missing_required_setting_is_shown_as_error(registry, staff):
@@ -166,7 +166,7 @@ def test_change_driver_via_api_tears_down_and_reinitializes(registry, staff):
     assert printer_driver.calls_for("P1") == ["init_machine", "teardown_machine"]
     response = staff.patch(f"/api/machines/{machine['id']}/", {"driver": "nope"})
     assert response.status_code == 400
-    assert "['dummy-label']" in response.json()["driver"][0]
+    assert "['dummy-label']" in response.json()["errors"]["driver"][0]
 
 
 def test_restart(registry, staff):
@@ -185,7 +185,7 @@ def test_restart(registry, staff):
     broken = staff.post("/api/machines/", payload).json()
     response = staff.post(f"/api/machines/{broken['id']}/restart/")
     assert response.status_code == 400
-    assert "Missing required settings: HOST" in response.json()["machine"][0]
+    assert "Missing required settings: HOST" in response.json()["errors"]["machine"][0]
 
 
 def _poll_all():
@@ -219,7 +219,7 @@ def test_filters_are_correct(registry, staff):
     assert names("status_class=unknown") == ["Labels", "Off"]
     assert names("search=gon") == ["Gone"]
     bad = staff.get("/api/machines/?status_class=terrible")
-    assert bad.status_code == 400 and "status_class" in bad.json()
+    assert bad.status_code == 400 and "status_class" in bad.json()["errors"]
 
 
 def test_types_drivers_and_registry_endpoints(registry, staff):

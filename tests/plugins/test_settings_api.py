@@ -87,20 +87,18 @@ def test_bad_input_is_400_per_field_and_saves_nothing(demo, staff):
         URL, {"SITE_NAME": "Fine", "MAX_JOBS": 99, "NOPE": 1, "PIN": SECRET}, format="json"
     )
     assert response.status_code == 400
-    assert response.json() == {
-        "settings": {
-            "MAX_JOBS": ["Must be at most 10."],
-            "NOPE": [
-                "Unknown setting; valid settings are ['ENABLED', 'ENDPOINT', 'MAX_JOBS', 'MODE', 'PIN', "
-                "'RATIO', 'SITE_NAME', 'TAGS', 'TOKEN']."
-            ],
-            "PIN": ["The value is not a whole number."],
-        }
+    assert response.json()["errors"] == {
+        "settings.MAX_JOBS": ["Must be at most 10."],
+        "settings.NOPE": [
+            "Unknown setting; valid settings are ['ENABLED', 'ENDPOINT', 'MAX_JOBS', 'MODE', 'PIN', "
+            "'RATIO', 'SITE_NAME', 'TAGS', 'TOKEN']."
+        ],
+        "settings.PIN": ["The value is not a whole number."],
     }
     assert not PluginSetting.objects.exists()
     response = staff.patch(URL, ["SITE_NAME"], format="json")
     assert response.status_code == 400
-    assert response.json() == {"settings": ["Expected an object of setting key -> value."]}
+    assert response.json()["errors"] == {"settings": ["Expected an object of setting key -> value."]}
 
 
 def test_patch_is_staff_only_and_anonymous_callers_are_refused(demo, student, client):
