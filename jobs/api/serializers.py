@@ -113,9 +113,13 @@ class JobBatchSubmitSerializer(LocationSerializer):
 
 
 class JobSerializer(serializers.ModelSerializer):
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    machine = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    target_machine = serializers.PrimaryKeyRelatedField(read_only=True)
+    owner = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="Empty for external jobs."
+    )
+    machine = serializers.SlugRelatedField(
+        slug_field="name", read_only=True, allow_null=True, help_text="The machine's name, once given one."
+    )
+    target_machine = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     queue_index = serializers.SerializerMethodField(help_text="0-based place in the farm-wide queue")
     waiting_reason = serializers.SerializerMethodField(
         help_text='Why no machine can take a queued job now, e.g. "waiting: no loaded PETG spool with ≥ 42 g".'
@@ -219,7 +223,7 @@ class JobUpdateSerializer(serializers.Serializer):
 
 
 class JobEventSerializer(serializers.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = JobEvent
@@ -254,7 +258,7 @@ class QueueLockSerializer(serializers.Serializer):
 
 
 class QueueStateSerializer(serializers.ModelSerializer):
-    locked_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    locked_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     dispatch_allowed = serializers.BooleanField(read_only=True)
 
     class Meta:

@@ -156,7 +156,7 @@ class JobViewSet(JobErrorMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(responses=JobEventSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def events(self, request, pk=None):
         """The job's audit trail: creation, every transition, every request and update."""
         job = self.get_object()

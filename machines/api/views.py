@@ -112,8 +112,13 @@ class MachineViewSet(viewsets.ModelViewSet):
         services.machine_delete(machine=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(responses=SettingValueSerializer(many=True))
-    @action(detail=True, methods=["get", "patch"], url_path="settings")
+    @extend_schema(
+        request={"application/json": {"type": "object", "additionalProperties": True}},
+        responses=SettingValueSerializer(many=True),
+    )
+    @action(
+        detail=True, methods=["get", "patch"], url_path="settings", pagination_class=None, filter_backends=[]
+    )
     def machine_settings(self, request, pk=None):
         """GET: definitions and values (secrets never shown). PATCH: {KEY: value}; null unsets."""
         machine = self.get_object()

@@ -35,7 +35,9 @@ def assert_error(response, status: int, code: str) -> dict:
     return body
 
 
-@pytest.mark.parametrize("url", ["/api/jobs//", "/api/nope/", "/api/machines/not-a-uuid/", "/api/jobs/x/y/z/"])
+@pytest.mark.parametrize(
+    "url", ["/api/jobs//", "/api/nope/", "/api/machines/not-a-uuid/", "/api/jobs/x/y/z/"]
+)
 def test_unknown_urls_under_api_are_json_404s(student, url):
     body = assert_error(student.get(url), 404, "not_found")
     assert body["detail"] == f"There is no API endpoint at {url}."
