@@ -7,7 +7,10 @@ class MesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from mes.api import strict
         from mes.engine import Schedule
+
+        strict.install()
 
         # Apps listed after "mes" in INSTALLED_APPS add their periodic tasks in their own ready().
         self.schedule = Schedule()

@@ -9,7 +9,9 @@ worker and beat) run under it; ``mes.asgi`` does not.
 
 from __future__ import annotations
 
+import ipaddress
 import math
+import re
 import secrets
 import sys
 from collections.abc import Iterator
@@ -114,6 +116,60 @@ def networks(env: environ.Env, name: str, *, default: list[str] | None = None) -
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name}: {exc}") from None
     return entries
+
+
+RATE_RE = re.compile(r"^[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)$")
+
+
+def rate(env: environ.Env, name: str, *, default: str) -> str:
+    """A DRF throttle rate such as ``300/minute``; empty means no limit."""
+    raw = _raw(env, name)
+    value = default if raw is None else raw.strip()
+    if value and not RATE_RE.match(value):
+        raise ImproperlyConfigured(f"{name}={value!r} is not a rate such as 300/minute (or empty: no limit)")
+    return value
+
+
+def bind_is_loopback(bind: str) -> bool:
+    """``127.0.0.1:8000``, ``localhost:8000``, ``[::1]:8000`` and unix sockets stay on this machine."""
+    if bind.startswith(("unix:", "fd://")):
+        return True
+    host = bind.rsplit(":", 1)[0] if bind.count(":") == 1 or bind.startswith("[") else bind
+    host = host.strip("[]") or "0.0.0.0"
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any interface
+
+
+def refuse_debug(*, debug: bool, binds: list[str], production: bool = False) -> None:
+    """DEBUG pages show settings, code and SQL to whoever can reach them: only the local demo may
+    have them. Called by every process that serves HTTP (gunicorn, runserver, manage.py up)."""
+    if not debug:
+        return
+    public = [bind for bind in binds if not bind_is_loopback(bind)]
+    if production or public:
+        where = "under manage.py up --production" if production else f"on {', '.join(public)}"
+        raise ImproperlyConfigured(
+            f"DEBUG=true refused {where}: debug pages would show settings and code to anyone who can "
+            "reach it. Set DEBUG=false (with SECRET_KEY and ALLOWED_HOSTS), or bind 127.0.0.1 for a demo."
+        )
+
+
+def gunicorn_binds(argv: list[str], cmd_args: str = "") -> list[str]:
+    """The addresses a gunicorn command line binds (gunicorn's default is 127.0.0.1:8000)."""
+    words = [*cmd_args.split(), *argv]
+    binds = []
+    for index, word in enumerate(words):
+        if word in ("-b", "--bind") and index + 1 < len(words):
+            binds.append(words[index + 1])
+        elif word.startswith("--bind="):
+            binds.append(word.split("=", 1)[1])
+        elif word.startswith("-b") and len(word) > 2:
+            binds.append(word[2:])
+    return binds or ["127.0.0.1:8000"]
 
 
 def database_config(url: str | None, *, default_sqlite_path: Path) -> dict:

@@ -8,6 +8,7 @@ variable.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -44,13 +45,14 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: its runserver (which refuses DEBUG on public addresses) replaces theirs.
+    "mes.apps.MesConfig",
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our static files: docs work offline
     "django_q",
-    "mes.apps.MesConfig",
     "events.apps.EventsConfig",
     "plugins.apps.PluginsConfig",
     "machines.apps.MachinesConfig",
@@ -64,6 +66,7 @@ INSTALLED_APPS = [
     "webhooks.apps.WebhooksConfig",
     "notifications.apps.NotificationsConfig",
     "metrics.apps.MetricsConfig",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -76,6 +79,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "mes.urls"
@@ -115,10 +119,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes counts failed logins through Django's authentication, so every login form (the
+# site's, the admin's) is covered: after AXES_FAILURE_LIMIT failures the username and the client
+# address are each locked for AXES_COOLOFF_MINUTES; staff unlock by deleting the access attempt.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = config.whole_number(env, "AXES_FAILURE_LIMIT", default=5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=config.whole_number(env, "AXES_COOLOFF_MINUTES", default=15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "axes/lockout.html"
+AXES_CLIENT_IP_CALLABLE = "mes.security.client_ip"
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 
 # Optional single sign-on through the university's OpenID Connect provider (docs/login.md).
 OIDC_ENABLED = config.boolean(env, "OIDC_ENABLED", default=False)
@@ -159,9 +175,22 @@ STORAGES = {
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
+# Production (DEBUG=false) is https: cookies only over TLS, http redirected, HSTS for a year.
+# Behind a TLS-terminating reverse proxy set TLS_PROXY=true, and make the proxy set
+# X-Forwarded-Proto (and strip it from clients); docs/security.md has an nginx example.
 if not DEBUG:
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = config.boolean(env, "SECURE_COOKIES", default=True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = config.boolean(env, "SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = config.whole_number(env, "SECURE_HSTS_SECONDS", default=365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = config.boolean(env, "SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = config.boolean(env, "SECURE_HSTS_PRELOAD", default=False)
+    # Load balancers and container health checks probe over plain http.
+    SECURE_REDIRECT_EXEMPT = [r"^api/health/$", r"^metrics$"]
+    if config.boolean(env, "TLS_PROXY", default=False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_HTTPONLY = True
+# Submitting to the HSTS preload list is the lab's decision (hard to undo), so not checked for.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -172,17 +201,22 @@ REST_FRAMEWORK = {
         "rest_framework.permissions.IsAuthenticated",
         "mes.api.permissions.TokenHasScope",
     ],
+    # JSON only: multipart is for file uploads, which those views declare themselves.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "mes.api.query.FilterBackend",
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
+    "DEFAULT_THROTTLE_CLASSES": ["mes.api.throttles.WriteRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "mes.api.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "mes.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "mes.api.exceptions.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# Writes (POST/PUT/PATCH/DELETE) per API token, or per user/address without one; empty: no limit.
+API_WRITE_RATE = config.rate(env, "API_WRITE_RATE", default="300/minute")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Lab MES API",
     "DESCRIPTION": "Machines, print jobs and lab-to-lab federation for Lab MES.",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -141,7 +141,14 @@ class ForwardedJobViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_fields = ["partner", "remote_state"]
 
     @extend_schema(
-        request=ForwardJobSerializer, responses={201: ForwardedJobSerializer, 400: None, 502: None}
+        request=ForwardJobSerializer,
+        responses={
+            201: ForwardedJobSerializer,
+            400: None,
+            404: OpenApiResponse(description="No such job or partner"),
+            409: OpenApiResponse(description="The job cannot be forwarded now (e.g. it is printing here)"),
+            502: None,
+        },
     )
     @action(detail=False, methods=["post"])
     def forward(self, request):

@@ -7,6 +7,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -29,6 +30,7 @@ from jobs.api.serializers import (
 )
 from jobs.uploads import install_upload_handler
 from mes.api.exceptions import ErrorSerializer
+from mes.api.permissions import IsStaff, TokenHasScope
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Bad input; `reasons` lists every failed check"),
@@ -40,6 +42,7 @@ ERRORS = {
     423: OpenApiResponse(ErrorSerializer, description="The queue is locked by staff"),
 }
 MAX_BATCH_FILES = 100
+UPLOAD_ACTIONS = {"create", "batch"}
 
 
 class JobErrorMixin:
@@ -74,7 +77,6 @@ class JobViewSet(JobErrorMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
 
     serializer_class = JobSerializer
     filterset_class = JobFilter
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
     search_fields = ["name", "original_name", "owner__username"]
     ordering_fields = ["created_at", "priority", "finished_at", "state"]
     lookup_value_regex = "[0-9a-fA-F-]{36}"
@@ -82,9 +84,16 @@ class JobViewSet(JobErrorMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
     def initialize_request(self, request, *args, **kwargs):
         # The upload handler must be in place before anything (even the CSRF check) reads the body.
         post_action = (self.action_map or {}).get("post") if request.method == "POST" else None
-        if post_action in ("create", "batch"):
+        self._uploading = post_action in UPLOAD_ACTIONS
+        if self._uploading:
             install_upload_handler(request, max_files=MAX_BATCH_FILES if post_action == "batch" else 1)
         return super().initialize_request(request, *args, **kwargs)
+
+    def get_parsers(self):
+        """Files come as multipart forms; everything else is JSON (the API's only other format)."""
+        if getattr(self, "_uploading", False) or getattr(self, "action", None) in UPLOAD_ACTIONS:
+            return [MultiPartParser(), FormParser()]
+        return [JSONParser()]
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -273,7 +282,11 @@ class _QueueAction(JobErrorMixin, APIView):
         return serializer
 
 
-class QueueMoveView(_QueueAction):
+class _StaffQueueAction(_QueueAction):
+    permission_classes = [IsAuthenticated, TokenHasScope, IsStaff]
+
+
+class QueueMoveView(_StaffQueueAction):
     request_serializer = QueueMoveSerializer
 
     @extend_schema(request=QueueMoveSerializer, responses={200: JobSerializer(many=True), **ERRORS})
@@ -297,7 +310,7 @@ class QueueRemoveView(_QueueAction):
         return Response(JobSerializer(jobs, many=True).data)
 
 
-class QueueClearView(_QueueAction):
+class QueueClearView(_StaffQueueAction):
     @extend_schema(request=None, responses={200: QueueStateSerializer, **ERRORS})
     def post(self, request):
         """Staff: cancel every waiting job; jobs on machines are left alone."""
@@ -307,7 +320,7 @@ class QueueClearView(_QueueAction):
 
 
 def _flag_view(service, doc: str, serializer=None):
-    class View(_QueueAction):
+    class View(_StaffQueueAction):
         request_serializer = serializer
 
         @extend_schema(request=serializer, responses={200: QueueStateSerializer, **ERRORS}, description=doc)

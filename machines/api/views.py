@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -108,6 +108,12 @@ class MachineViewSet(viewsets.ModelViewSet):
         _call_service(services.machine_update, machine=machine, **serializer.validated_data)
         return self._read(machine)
 
+    @extend_schema(
+        responses={
+            204: None,
+            409: OpenApiResponse(description="Jobs refer to the machine: deactivate it instead"),
+        }
+    )
     def destroy(self, request, *args, **kwargs):
         services.machine_delete(machine=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -32,3 +32,12 @@ class IsStaffOrReadOnly(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return request.method in SAFE_METHODS or bool(request.user and request.user.is_staff)
+
+
+class IsStaff(BasePermission):
+    """Staff-only endpoints refuse others before reading the body (a 403, not a 400 about it)."""
+
+    message = "Only lab staff may do this."
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_staff)

@@ -15,8 +15,10 @@ import uuid
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils import timezone
 from django_filters.fields import IsoDateTimeField
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
@@ -41,7 +43,18 @@ def parse_integer(raw: str, *, minimum: int, maximum: int) -> int:
     return value
 
 
-class StrictIntegerField(forms.Field):
+class _PresentMeansGiven(forms.Field):
+    """An absent parameter is no filter; a present but empty one (``?machine=``) is bad input."""
+
+    empty_values = [None]
+
+    def clean(self, value):
+        if value == "":
+            raise ValidationError("Give a value or leave the parameter out.", code="invalid")
+        return super().clean(value)
+
+
+class StrictIntegerField(_PresentMeansGiven):
     def __init__(self, *, min_value: int = 0, max_value: int = MAX_BIGINT, **kwargs) -> None:
         self.min_value, self.max_value = min_value, max_value
         super().__init__(**kwargs)
@@ -55,7 +68,7 @@ class StrictIntegerField(forms.Field):
             raise ValidationError(str(exc).capitalize() + ".", code="invalid") from None
 
 
-class StrictBooleanField(forms.Field):
+class StrictBooleanField(_PresentMeansGiven):
     def to_python(self, value):
         if value in self.empty_values:
             return None
@@ -64,7 +77,7 @@ class StrictBooleanField(forms.Field):
         raise ValidationError("Must be true or false.", code="invalid")
 
 
-class StrictUUIDField(forms.Field):
+class StrictUUIDField(_PresentMeansGiven):
     def to_python(self, value):
         if value in self.empty_values:
             return None
@@ -76,6 +89,11 @@ class StrictUUIDField(forms.Field):
 
 
 class BoundedDateTimeField(IsoDateTimeField):
+    def clean(self, value):
+        if value == "":
+            raise ValidationError("Give a value or leave the parameter out.", code="invalid")
+        return super().clean(value)
+
     def to_python(self, value):
         value = super().to_python(value)
         if value is None:
@@ -116,3 +134,21 @@ class UUIDFilter(django_filters.UUIDFilter):
 @extend_schema_field(OpenApiTypes.DATETIME)
 class DateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = BoundedDateTimeField
+
+
+class FilterSet(django_filters.FilterSet):
+    """Filters generated from ``filterset_fields`` use the strict fields too: a foreign key is
+    filtered by its id (an unknown id finds nothing instead of a 400), booleans are true/false."""
+
+    @classmethod
+    def filter_for_lookup(cls, field, lookup_type):
+        if lookup_type == "exact" and field.is_relation and field.many_to_one:
+            target = field.target_field
+            return (UUIDFilter if isinstance(target, models.UUIDField) else IdFilter), {}
+        if lookup_type == "exact" and isinstance(field, models.BooleanField):
+            return BooleanFilter, {}
+        return super().filter_for_lookup(field, lookup_type)
+
+
+class FilterBackend(DjangoFilterBackend):
+    filterset_base = FilterSet

@@ -4,6 +4,10 @@ from webhooks.models import Attempt, Delivery, Endpoint
 
 
 class EndpointSerializer(serializers.ModelSerializer):
+    event_types = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, help_text="Empty: every event type."
+    )
+
     class Meta:
         model = Endpoint
         fields = ["id", "name", "url", "event_types", "active", "secret", "created_at"]

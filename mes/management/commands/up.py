@@ -7,8 +7,10 @@ import time
 
 import requests
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
+from mes import config
 from mes.console import UpState, status_block
 from mes.supervisor import AlreadyRunning, ChildSpec, SingleInstanceLock, Supervisor
 
@@ -68,12 +70,19 @@ class Command(BaseCommand):
         parser.add_argument(
             "--status", action="store_true", help="print the status block of the running Lab MES and exit"
         )
+        parser.add_argument(
+            "--production", action="store_true", help="refuse to start with DEBUG on (docs/security.md)"
+        )
 
     def handle(self, *args, **options):
         if options["status"]:
             self._print_status()
             return
         bind = options["bind"]
+        try:
+            config.refuse_debug(debug=settings.DEBUG, binds=[bind], production=options["production"])
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from exc
         base_url = f"http://{bind.replace('0.0.0.0', '127.0.0.1')}"
         interactive = sys.stdin is not None and sys.stdin.isatty()
         hint = "Press Enter to show this again, Ctrl-C to stop." if interactive else "Press Ctrl-C to stop."
