@@ -28,7 +28,7 @@ from federation.api.serializers import (
 )
 from federation.client import FederationError
 from federation.identity import well_known_document
-from federation.jobs_gateway import Job, JobError
+from federation.jobs_gateway import Job
 from federation.models import FederationEvent, ForwardedJob, IncomingJob, Invitation, Partner
 from federation.services.connections import (
     invitation_create,

@@ -193,6 +193,63 @@ ACCESS: dict[tuple[str, str], Access] = {
             ("webhook-delivery-redeliver", "POST"),
         ]
     },
+    # Operator controls and the fleet board's control form: staff only.
+    ("machine-controls", "GET"): Access("staff", "machines"),
+    ("machine-control", "POST"): Access("staff", "machines"),
+    ("fleet:control", "POST"): Access("staff_page"),
+    # Materials and maintenance: everyone logged in reads, staff change.
+    ("machine-maintenance-detail", "GET"): Access("user", "maintenance"),
+    **{
+        (f"machine-maintenance-{name}", "POST"): Access("staff", "maintenance")
+        for name in ("start", "end", "complete")
+    },
+    ("machine-maintenance-out-of-order", "POST"): Access("staff", "maintenance"),
+    ("maintenance-plan-list", "GET"): Access("user", "maintenance"),
+    ("maintenance-plan-list", "POST"): Access("staff", "maintenance"),
+    ("maintenance-plan-detail", "GET"): Access("user", "maintenance"),
+    **{("maintenance-plan-detail", m): Access("staff", "maintenance") for m in ("PUT", "PATCH", "DELETE")},
+    ("maintenance-record-list", "GET"): Access("user", "maintenance"),
+    ("out-of-order-report-list", "GET"): Access("user", "maintenance"),
+    ("out-of-order-report-detail", "GET"): Access("user", "maintenance"),
+    ("out-of-order-report-resolve", "POST"): Access("staff", "maintenance"),
+    ("material-loaded", "GET"): Access("user", "materials"),
+    ("material-stock", "GET"): Access("user", "materials"),
+    ("material-type-list", "GET"): Access("user", "materials"),
+    ("material-type-list", "POST"): Access("staff", "materials"),
+    ("material-type-detail", "GET"): Access("user", "materials"),
+    **{("material-type-detail", m): Access("staff", "materials") for m in ("PUT", "PATCH", "DELETE")},
+    ("spool-list", "GET"): Access("user", "materials"),
+    ("spool-list", "POST"): Access("staff", "materials"),
+    ("spool-detail", "GET"): Access("user", "materials"),
+    **{("spool-detail", m): Access("staff", "materials") for m in ("PUT", "PATCH", "DELETE")},
+    ("spool-history", "GET"): Access("user", "materials"),
+    ("spool-import-csv", "POST"): Access("staff", "materials"),
+    ("spool-load", "POST"): Access("staff", "materials"),
+    ("spool-unload", "POST"): Access("staff", "materials"),
+    ("spool-deduction-list", "GET"): Access("user", "materials"),
+    # Notifications: each user's own.
+    ("notification-list", "GET"): Access("user", "notifications"),
+    ("notification-read", "POST"): Access("user", "notifications"),
+    ("notification-preferences", "GET"): Access("user", "notifications"),
+    ("notification-preferences", "PUT"): Access("user", "notifications"),
+    ("notifications:list", "GET"): PAGE,
+    ("notifications:badge", "GET"): PAGE,
+    ("notifications:mark-read", "GET"): PAGE,
+    ("notifications:preferences", "GET"): PAGE,
+    # Prometheus: by client network (loopback here) or METRICS_TOKEN, not by user.
+    ("metrics", "GET"): PUBLIC,
+    # Password change needs a login; password reset is for people who cannot log in.
+    ("password_change", "GET"): PAGE,
+    ("password_change", "POST"): PAGE,
+    ("password_change_done", "GET"): PAGE,
+    ("password_reset", "GET"): PUBLIC,
+    ("password_reset", "POST"): PUBLIC,
+    ("password_reset", "PUT"): PUBLIC,
+    ("password_reset_done", "GET"): PUBLIC,
+    ("password_reset_confirm", "GET"): PUBLIC,
+    ("password_reset_confirm", "POST"): PUBLIC,
+    ("password_reset_complete", "GET"): PUBLIC,
+    ("jobs:detail", "GET"): Access("own_page"),
     ("home", "GET"): PAGE,
     ("jobs:list", "GET"): PAGE,
     ("jobs:list-fragment", "GET"): PAGE,
@@ -202,8 +259,8 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("jobs:resume", "POST"): Access("own_page"),
     ("jobs:cancel", "POST"): Access("own_page"),
     ("jobs:bed-cleared", "POST"): Access("staff_page"),  # or the last job's owner (nobody here)
-    ("fleet:board", "GET"): Access("staff_page"),
-    ("fleet:fragment", "GET"): Access("staff_page"),
+    ("fleet:board", "GET"): PAGE,  # students see which printers are free
+    ("fleet:fragment", "GET"): PAGE,
     ("fleet:bed-cleared", "POST"): Access("staff_page"),
     ("admin:index", "GET"): Access("admin"),
 }
@@ -271,6 +328,9 @@ def _path_for(name: str, route: str, world: World) -> str:
         "prefix": lambda: ApiToken.objects.get(user=world.users["student"], name="all").prefix,
         "origin_job_id": lambda: str(_incoming(world).origin_job_id),
         "machine_id": lambda: str(world.machines[0].pk),
+        "control": lambda: "home",
+        "uidb64": lambda: "MQ",
+        "token": lambda: "not-a-token",
     }
     path = "/" + route.replace("^", "").replace("$", "").replace("\\", "")
     path = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: values[m.group(1)](), path)
@@ -288,6 +348,9 @@ def _pk_for(name: str, world: World) -> str:
         return str(world.jobs["queued"].pk)
     if name.startswith("machine-"):
         return str(world.machines[0].pk)
+    for prefix, pk in world.extra_pks.items():
+        if name.startswith(prefix):
+            return str(pk)
     table = {
         "partner": world.partners["approved"].pk,
         "invitation": world.invitation_id,

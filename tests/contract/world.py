@@ -16,6 +16,8 @@ from federation.services.connections import invitation_create, partner_stop
 from jobs.models import Job
 from jobs.services import JobSpec, job_submit
 from machines.models import MachineConfig
+from maintenance.models import MaintenancePlan, OutOfOrderReport
+from materials.models import MaterialType, Spool
 from mes.models import TOKEN_SCOPE_NAMES
 from mes.services import api_token_create
 from tests.federation.conftest import RemoteLab, make_partner
@@ -37,6 +39,7 @@ class World:
     labs: dict[str, RemoteLab] = field(default_factory=dict)
     webhook_endpoint_id: int | None = None
     webhook_delivery_id: str | None = None
+    extra_pks: dict[str, object] = field(default_factory=dict)  # URL name prefix -> pk
     invitation_id: int | None = None
     forwarded_id: int | None = None
     incoming_id: int | None = None
@@ -104,4 +107,14 @@ def seed_world(*, scope_tokens: bool = False) -> World:
     world.webhook_endpoint_id = endpoint.pk
     event = Event.objects.create(type="job.completed", job_id=world.jobs["completed"].pk)
     world.webhook_delivery_id = str(Delivery.objects.create(endpoint=endpoint, event=event).pk)
+    pla = MaterialType.objects.create(name="PLA", density="1.24", diameter="1.75")
+    spool = Spool.objects.create(material=pla, initial_grams=1000, remaining_grams=800)
+    plan = MaintenancePlan.objects.create(name="Lubricate rods", machine_type="printer-3d", every_days=30)
+    report = OutOfOrderReport.objects.create(machine=mini, reason="Nozzle clogged", reported_by=student)
+    world.extra_pks = {
+        "material-type": pla.pk,
+        "spool": spool.pk,
+        "maintenance-plan": plan.pk,
+        "out-of-order-report": report.pk,
+    }
     return world
