@@ -103,6 +103,9 @@ class MachineConfigForm(forms.ModelForm):
 
 @admin.register(MachineConfig)
 class MachineConfigAdmin(admin.ModelAdmin):
+    class Media:
+        css = {"all": ["mes/admin-badges.css"]}  # badges without inline styles (the CSP allows none)
+
     form = MachineConfigForm
     inlines = [MachineSettingInline]
     list_display = ["name", "machine_type", "driver", "active", "status_badge", "errors", "last_seen"]
@@ -133,8 +136,8 @@ class MachineConfigAdmin(admin.ModelAdmin):
         info = machine.status_info
         text = machine.live.status_text
         return format_html(
-            '<span style="background:{};color:#fff;padding:2px 8px;border-radius:8px" title="{}">{}</span>{}',
-            BADGE_COLOURS.get(info["colour"], BADGE_COLOURS["secondary"]),
+            '<span class="mes-badge mes-badge-{}" title="{}">{}</span>{}',
+            info["colour"] if info["colour"] in BADGE_COLOURS else "secondary",
             info["status_class"],
             info["label"],
             format_html(" <small>{}</small>", text) if text else "",
@@ -146,7 +149,7 @@ class MachineConfigAdmin(admin.ModelAdmin):
         if not errors:
             return "-"
         return format_html(
-            '<ul style="color:#dc3545;margin:0">{}</ul>',
+            '<ul class="mes-errors">{}</ul>',
             format_html_join("", "<li>{}</li>", ((e,) for e in errors)),
         )
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from mes import config
@@ -67,6 +68,7 @@ INSTALLED_APPS = [
     "notifications.apps.NotificationsConfig",
     "metrics.apps.MetricsConfig",
     "axes",
+    "csp",
 ]
 
 MIDDLEWARE = [
@@ -79,8 +81,27 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
+
+# Content-Security-Policy (django-csp): scripts and styles only from our own static files, no inline
+# code, no framing. The pages keep to it (tests/pages/test_csp.py); the third-party API docs views
+# add what their bundles need (mes/api/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 ROOT_URLCONF = "mes.urls"
 WSGI_APPLICATION = "mes.wsgi.application"
@@ -281,6 +302,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # django-axes logs every login at INFO; lockouts are WARNING.
+        "axes": {"level": "WARNING"},
         # django-q2 adds a handler of its own unless its logger has one: give it ours.
         "django-q": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
     },

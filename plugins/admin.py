@@ -102,6 +102,9 @@ class PluginSettingInline(admin.TabularInline):
 
 @admin.register(PluginConfig)
 class PluginConfigAdmin(admin.ModelAdmin):
+    class Media:
+        css = {"all": ["mes/admin-badges.css"]}
+
     list_display = ["slug", "name", "version", "builtin", "active", "errors"]
     list_filter = ["active", "builtin"]
     readonly_fields = [
@@ -141,7 +144,7 @@ class PluginConfigAdmin(admin.ModelAdmin):
         if not errors:
             return "-"
         return format_html(
-            '<ul style="color:#dc3545;margin:0">{}</ul>',
+            '<ul class="mes-errors">{}</ul>',
             format_html_join("", "<li>{}</li>", ((e.reason,) for e in errors)),
         )
 
