@@ -26,21 +26,40 @@ def binary_size(size: int) -> str:
     return f"{round(value, 1):g} {unit}"
 
 
+def max_batch_bytes() -> int:
+    return int(settings.JOBS_MAX_BATCH_BYTES)
+
+
 def too_large_message(limit: int) -> str:
     return f"the file is larger than the upload limit of {binary_size(limit)}"
 
 
-class HashingUploadHandler(TemporaryFileUploadHandler):
-    """Always to disk (never memory), SHA-256 on the fly, and stop as soon as a file passes the limit."""
+def batch_too_large_message(limit: int) -> str:
+    return f"the files together are larger than the batch upload limit of {binary_size(limit)}"
 
-    def __init__(self, request=None, *, max_bytes: int, max_files: int = 1):
+
+class HashingUploadHandler(TemporaryFileUploadHandler):
+    """Always to disk (never memory), SHA-256 on the fly, and stop as soon as a file passes the limit
+    or, for a batch, all files together pass ``max_total_bytes``."""
+
+    def __init__(
+        self, request=None, *, max_bytes: int, max_files: int = 1, max_total_bytes: int | None = None
+    ):
         super().__init__(request)
         self.max_bytes = max_bytes
         self.max_files = max_files
+        self.max_total_bytes = max_total_bytes or max_bytes * max_files
+        self.total_received = 0
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
         if content_length and content_length > self.max_bytes * self.max_files + MULTIPART_OVERHEAD:
             raise UploadTooLarge(too_large_message(self.max_bytes), limit=self.max_bytes)
+        if (
+            content_length
+            and self.max_files > 1
+            and content_length > self.max_total_bytes + MULTIPART_OVERHEAD
+        ):
+            raise UploadTooLarge(batch_too_large_message(self.max_total_bytes), limit=self.max_total_bytes)
         return None
 
     def new_file(self, *args, **kwargs):
@@ -50,9 +69,13 @@ class HashingUploadHandler(TemporaryFileUploadHandler):
 
     def receive_data_chunk(self, raw_data, start):
         self.received += len(raw_data)
+        self.total_received += len(raw_data)
         if self.received > self.max_bytes:
             self.file.close()
             raise UploadTooLarge(too_large_message(self.max_bytes), limit=self.max_bytes)
+        if self.total_received > self.max_total_bytes:
+            self.file.close()
+            raise UploadTooLarge(batch_too_large_message(self.max_total_bytes), limit=self.max_total_bytes)
         self.hasher.update(raw_data)
         return super().receive_data_chunk(raw_data, start)
 
@@ -66,5 +89,10 @@ def install_upload_handler(request, *, max_files: int = 1) -> None:
     """Call before the request body is read (DRF parses lazily, so at the start of the view)."""
     django_request = getattr(request, "_request", request)
     django_request.upload_handlers = [
-        HashingUploadHandler(django_request, max_bytes=max_upload_bytes(), max_files=max_files)
+        HashingUploadHandler(
+            django_request,
+            max_bytes=max_upload_bytes(),
+            max_files=max_files,
+            max_total_bytes=max_batch_bytes() if max_files > 1 else None,
+        )
     ]

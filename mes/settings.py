@@ -360,6 +360,8 @@ MACHINES_GCODE_DENIED = [
 JOBS_MAX_UPLOAD_BYTES = config.whole_number(
     env, "JOBS_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024, minimum=1
 )
+# A batch upload (up to 100 files) is also limited in total, so one request cannot fill the disk.
+JOBS_MAX_BATCH_BYTES = config.whole_number(env, "JOBS_MAX_BATCH_BYTES", default=1024 * 1024 * 1024, minimum=1)
 JOBS_REQUIRE_APPROVAL = config.boolean(env, "JOBS_REQUIRE_APPROVAL", default=False)
 JOBS_FORBIDDEN_COMMANDS = env.list("JOBS_FORBIDDEN_COMMANDS", default=["M500", "M502", "M997"])
 # At most this many machines heating at once (breakers trip when a farm heats together); 0 = no limit.

@@ -388,3 +388,16 @@ def test_approval_flow(api, staff, student, machine, settings):
     assert again.status_code == 409 and "not awaiting_approval" in again.json()["detail"]
     # Staff's own jobs skip approval.
     assert add(api(staff), "y").json()["state"] == "queued"
+
+
+def test_a_batch_over_the_total_limit_is_413_and_nothing_is_stored(api, staff, machine, settings):
+    one = gcode(extra="; padding\n" * 100)
+    settings.JOBS_MAX_UPLOAD_BYTES = len(one) + 10  # each file alone is fine
+    settings.JOBS_MAX_BATCH_BYTES = len(one) * 2 + 10  # two fit, three do not
+    assert batch(api(staff), [("a", one), ("b", one)]).status_code == 201
+    before = Job.objects.count()
+    response = batch(api(staff), [("c", one), ("d", one), ("e", one)])
+    assert response.status_code == 413
+    assert response.json()["code"] == "upload_too_large"
+    assert "the files together are larger than the batch upload limit" in response.json()["detail"]
+    assert Job.objects.count() == before
