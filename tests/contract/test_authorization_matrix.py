@@ -197,6 +197,7 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("machine-controls", "GET"): Access("staff", "machines"),
     ("machine-control", "POST"): Access("staff", "machines"),
     ("fleet:control", "POST"): Access("staff_page"),
+    ("fleet:maintenance", "POST"): Access("staff_page"),
     # Materials and maintenance: everyone logged in reads, staff change.
     ("machine-maintenance-detail", "GET"): Access("user", "maintenance"),
     **{
@@ -329,6 +330,7 @@ def _path_for(name: str, route: str, world: World) -> str:
         "origin_job_id": lambda: str(_incoming(world).origin_job_id),
         "machine_id": lambda: str(world.machines[0].pk),
         "control": lambda: "home",
+        "action": lambda: "start",
         "uidb64": lambda: "MQ",
         "token": lambda: "not-a-token",
     }
