@@ -45,9 +45,10 @@ def test_five_failures_lock_the_username_with_a_clear_message(student, settings)
     assert attempt("other", PASSWORD, ip="198.51.100.7").status_code == 302
 
 
-def test_the_admin_login_counts_too(student):
-    fail(5, url="/admin/login/")
-    assert attempt("student", PASSWORD).status_code == 429
+def test_the_admin_logs_in_through_the_same_locked_form(student):
+    assert Client().get("/admin/login/")["Location"].startswith(LOGIN)
+    fail(5)
+    assert attempt("student", PASSWORD, url=LOGIN + "?next=/admin/").status_code == 429
 
 
 def test_staff_unlock_in_the_admin(student):
