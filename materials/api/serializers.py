@@ -137,4 +137,6 @@ class LoadedSpoolSerializer(serializers.Serializer):
 class MaterialsErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
     code = serializers.CharField()
-    errors = serializers.ListField(child=serializers.DictField(), required=False)
+    errors = serializers.JSONField(
+        required=False, help_text="Per field ({field: [messages]}) or, for a CSV import, per row (a list)."
+    )

@@ -133,7 +133,7 @@ class SpoolViewSet(MaterialsErrorMixin, viewsets.ModelViewSet):
         return Response(LoadSerializer(load).data)
 
     @extend_schema(responses={200: LoadSerializer(many=True)})
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def history(self, request, pk=None):
         """Every load and unload of the spool, newest first, with who did it."""
         return Response(LoadSerializer(selectors.spool_history(self.get_object()), many=True).data)

@@ -147,6 +147,8 @@ class FilterSet(django_filters.FilterSet):
             return (UUIDFilter if isinstance(target, models.UUIDField) else IdFilter), {}
         if lookup_type == "exact" and isinstance(field, models.BooleanField):
             return BooleanFilter, {}
+        if lookup_type == "exact" and isinstance(field, models.UUIDField):
+            return UUIDFilter, {}
         return super().filter_for_lookup(field, lookup_type)
 
 

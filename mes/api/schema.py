@@ -12,6 +12,7 @@ from drf_spectacular import openapi
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework.permissions import AllowAny
 
+from mes.api import schema_fields  # noqa: F401 - registers the field extensions
 from mes.api.exceptions import ErrorSerializer
 
 DESCRIPTIONS = {
