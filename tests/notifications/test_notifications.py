@@ -145,7 +145,7 @@ def test_the_header_shows_the_unread_count_and_the_list_marks_read(client, alice
     events_dispatch()
     client.force_login(alice)
     page = client.get("/jobs/").content.decode()
-    assert 'class="badge" title="1 unread">1</span>' in page
+    assert 'class="unread-count" title="1 unread">1</span>' in page
     listing = client.get("/notifications/").content.decode()
     assert "gear finished" in listing and 'class="unread"' in listing
     client.post("/notifications/read/")
