@@ -28,8 +28,8 @@ from federation.services.connections import (
     partner_reject,
     partner_stop,
 )
-from federation.services.events import event_deliver
 from federation.services.jobs import forwarded_job_cancel, incoming_job_accept, incoming_job_reject
+from federation.services.outbox import event_deliver
 from mes.outgoing import OutgoingURLRefused, check_outgoing_url
 
 DECISIONS = [("", "No decision (save settings only)"), ("approve", "Approve"), ("reject", "Reject")]

@@ -7,7 +7,7 @@ from mes.engine import task
 
 @task
 def deliver_due_events() -> int:
-    from federation.services.events import federation_deliver_due_events
+    from federation.services.outbox import federation_deliver_due_events
 
     return federation_deliver_due_events()
 
@@ -28,6 +28,6 @@ def report_partner_job_progress() -> int:
 
 @task
 def purge_old_records() -> int:
-    from federation.services.events import federation_records_purge
+    from federation.services.outbox import federation_records_purge
 
     return sum(federation_records_purge())

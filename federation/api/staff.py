@@ -37,13 +37,13 @@ from federation.services.connections import (
     partner_reject,
     partner_stop,
 )
-from federation.services.events import federation_deliver_due_events
 from federation.services.jobs import (
     forwarded_job_cancel,
     incoming_job_accept,
     incoming_job_reject,
     job_forward_local,
 )
+from federation.services.outbox import federation_deliver_due_events
 from mes.api.exceptions import error_response
 from mes.api.permissions import TokenHasScope
 

@@ -36,7 +36,7 @@ from federation.identity import local_instance, public_key_from_text, split_key_
 from federation.models import IncomingJob
 from federation.selectors import etag_for, machine_availability_for_partner, partner_stats
 from federation.services.connections import ConnectionRefused, connection_request_receive, invitation_check
-from federation.services.events import inbox_receive
+from federation.services.inbox import inbox_receive
 from federation.services.jobs import (
     JobRequestConflict,
     QuotaExceeded,

@@ -23,6 +23,9 @@ from federation.client import (
 from federation.identity import base_url, local_instance
 from federation.jobs_gateway import JobState
 from federation.models import SCOPE_NAMES, FederationEvent, IncomingJob, Invitation, Partner
+from federation.services.jobs import incoming_jobs_cancelled
+from federation.services.local_jobs import FINISHED_REMOTE_STATES, local_job_settle
+from federation.services.outbox import event_deliver, event_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -221,7 +224,6 @@ def partner_approve(
     on_stop: str = Partner.OnStop.FINISH,
 ) -> Partner:
     """Grant (a subset of) the requested scopes with quotas and tell the partner."""
-    from federation.services.events import event_enqueue
 
     scopes = scopes_validate(scopes)
     if partner.is_stopped:
@@ -262,7 +264,6 @@ def partner_approve(
 
 
 def partner_reject(*, partner: Partner, by=None, reason: str = "") -> Partner:
-    from federation.services.events import event_enqueue
 
     if partner.state != Partner.State.PENDING:
         raise ValidationError(f"Only pending requests can be rejected (state: {partner.state}).")
@@ -299,7 +300,6 @@ def _stop_locally(*, partner: Partner, stopped_by: str, reason: str) -> list[Inc
 
 def _settle_forwarded_jobs(*, partner: Partner) -> None:
     """Our jobs at the partner with no outcome yet fail here, saying so (it may still print them)."""
-    from federation.services.local_jobs import FINISHED_REMOTE_STATES, local_job_settle
 
     for forwarded in partner.forwarded_jobs.exclude(remote_state__in=FINISHED_REMOTE_STATES):
         local_job_settle(
@@ -318,7 +318,6 @@ def partner_stop(*, partner: Partner, reason: str = "", notify: bool = True) -> 
     With ``notify`` a signed notice is sent now; if the partner is unreachable the stop is local and
     the notice stays in the outbox for retries. Returns the partner and what happened to the notice.
     """
-    from federation.services.events import event_deliver, event_enqueue
 
     if partner.is_stopped:
         raise ValidationError("Federation with this lab is already stopped.")
@@ -330,7 +329,6 @@ def partner_stop(*, partner: Partner, reason: str = "", notify: bool = True) -> 
             event = event_enqueue(
                 partner=partner, type=FederationEvent.Type.CONNECTION_STOPPED, payload={"reason": reason}
             )
-    from federation.services.jobs import incoming_jobs_cancelled
 
     incoming_jobs_cancelled(incoming_jobs=cancelled)
     if event is None:
@@ -342,7 +340,6 @@ def partner_stop(*, partner: Partner, reason: str = "", notify: bool = True) -> 
 
 def partner_stopped_remotely(*, partner: Partner, reason: str) -> Partner:
     """The partner told us it stopped federation: from now on we refuse it too."""
-    from federation.services.jobs import incoming_jobs_cancelled
 
     cancelled = _stop_locally(partner=partner, stopped_by="remote", reason=reason or "stopped by the partner")
     transaction.on_commit(lambda: incoming_jobs_cancelled(incoming_jobs=cancelled))

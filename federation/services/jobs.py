@@ -43,7 +43,9 @@ from federation.jobs_gateway import (
     job_transition,
 )
 from federation.models import FederationEvent, ForwardedJob, IncomingJob, Partner
-from federation.services.events import event_enqueue
+from federation.selectors import shared_machines_for_partner
+from federation.services.local_jobs import local_job_forwarded, local_job_settle
+from federation.services.outbox import event_enqueue
 from federation.signals import incoming_job_accepted, incoming_job_cancelled
 
 logger = logging.getLogger(__name__)
@@ -144,8 +146,6 @@ def _constraints_problem(constraints: dict) -> str:
 
 def _check_machine(*, partner: Partner, machine_id) -> None:
     """A partner may only target a machine we share with it."""
-    from federation.selectors import shared_machines_for_partner
-
     if machine_id and str(machine_id) not in {
         str(m.pk) for m in shared_machines_for_partner(partner=partner)
     }:
@@ -472,8 +472,6 @@ def job_forward_local(
     partner does not take it, it is back at the front of our queue. Forwarding again to the same
     partner repeats the idempotent request.
     """
-    from federation.services.local_jobs import local_job_forwarded, local_job_settle
-
     again = (
         job.state == JobState.FORWARDED
         and ForwardedJob.objects.filter(origin_job_id=job.pk, partner=partner).exists()

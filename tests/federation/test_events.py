@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from federation.models import FederationEvent, ForwardedJob, InboxRecord, Partner
-from federation.services.events import backoff, event_enqueue, federation_deliver_due_events
+from federation.services.outbox import backoff, event_enqueue, federation_deliver_due_events
 from federation.signals import forwarded_job_updated
 
 pytestmark = pytest.mark.django_db
@@ -213,7 +213,7 @@ def test_only_one_process_delivers_at_a_time(partner_b, settings):
 
 
 def test_old_records_are_purged_but_each_jobs_newest_stays_so_sequences_continue(partner_b):
-    from federation.services.events import federation_records_purge
+    from federation.services.outbox import federation_records_purge
 
     partner = partner_b
     first = event_enqueue(partner=partner, type="accepted", job_ref="job-1", payload={})

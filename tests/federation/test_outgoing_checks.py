@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from federation.models import Partner
-from federation.services.events import event_enqueue, federation_deliver_due_events
+from federation.services.outbox import event_enqueue, federation_deliver_due_events
 from tests.federation.conftest import make_partner
 
 pytestmark = pytest.mark.django_db

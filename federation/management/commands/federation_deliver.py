@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from federation.services.events import federation_deliver_due_events
+from federation.services.outbox import federation_deliver_due_events
 
 
 class Command(BaseCommand):
