@@ -29,6 +29,7 @@ from tests.opcua.conftest import (
     print_sequence,
     run,
 )
+from tests.waiting import wait_until_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -79,8 +80,16 @@ def test_values_follow_a_print_from_idle_to_awaiting_bed_clear(client_mode):
             assert await obs.read(f"{base}/Job/Id") == ""
             assert await obs.read(f"{base}/Job/File") == ""
             await obs.wait_for(f"{base}/Job/State", "")
-            await asyncio.sleep(0.3)
-            assert changes.values == ["", "printing", "completed", ""]
+            expected = ["", "printing", "completed", ""]
+
+            async def all_changes_seen() -> bool:
+                return changes.values == expected
+
+            await wait_until_async(
+                all_changes_seen,
+                timeout=5,
+                message=lambda: f"job state changes {expected}, saw {changes.values}",
+            )
             await sync_to_async(opcua_publish_queue)(
                 snapshot=QueueSnapshot(length=3, running=1, paused=False)
             )
