@@ -52,7 +52,8 @@ def test_changelist_shows_coloured_status_errors_and_last_seen(registry, admin_c
     for machine in registry.machines():
         registry.poll(machine)
     html = admin_client.get("/admin/machines/machineconfig/").content.decode()
-    assert 'background:#0d6efd;color:#fff;padding:2px 8px;border-radius:8px" title="ok">Printing' in html
+    assert '<span class="mes-badge mes-badge-primary" title="ok">Printing</span>' in html
+    assert "mes/admin-badges.css" in html  # the colours come from the stylesheet (no inline styles)
     assert 'title="machine_fault">Disconnected</span> <small>Unreachable: timed out</small>' in html
     assert "<li>Missing required settings: HOST</li>" in html
     assert "never" in html  # NoHost was never seen
