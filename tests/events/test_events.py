@@ -220,3 +220,46 @@ def test_a_queue_clear_writes_one_cancelled_event_per_job(submit, student, staff
     cancelled = Event.objects.filter(type="job.cancelled")
     assert sorted(str(e.job_id) for e in cancelled) == sorted(str(j.pk) for j in jobs)
     assert {e.actor for e in cancelled} == {"staff"}
+
+
+def test_pause_resume_and_failure_are_events_with_the_reason(submit, student, machine):
+    job = submit(student)
+    steps = [
+        (JobState.DISPATCHING, "the scheduler chose it"),
+        (JobState.PRINTING, "the printer started it"),
+        (JobState.PAUSED, "filament runout"),
+        (JobState.PRINTING, "the printer continued"),
+        (JobState.FAILED, "the printer reported an error: thermal runaway"),
+    ]
+    for state, reason in steps:
+        job_transition(
+            job=job,
+            to_state=state,
+            actor_kind=ActorKind.RECONCILER,
+            reason=reason,
+            changes={"machine": machine},
+        )
+    events = Event.objects.filter(job_id=job.pk, type__in=["job.paused", "job.resumed", "job.failed"])
+    assert [(e.type, e.payload["reason"]) for e in events] == [
+        ("job.paused", "filament runout"),
+        ("job.resumed", "the printer continued"),
+        ("job.failed", "the printer reported an error: thermal runaway"),
+    ]
+    failed = events.get(type="job.failed")
+    assert failed.machine_id == machine.pk and failed.payload["print_seconds"] >= 0
+
+
+def test_forwarding_to_a_partner_lab_and_back_are_federation_events(submit, student):
+    from federation.services.local_jobs import local_job_forwarded, local_job_partner_report
+
+    job = submit(student)
+    local_job_forwarded(job_id=job.pk, partner_name="lab-b")
+    assert local_job_partner_report(job_id=job.pk, kind="rejected", partner_name="lab-b", detail="no PETG")
+    forwarded, returned = Event.objects.filter(job_id=job.pk, type__startswith="federation.")
+    assert (forwarded.type, forwarded.payload["reason"]) == (
+        "federation.forwarded",
+        "forwarded to partner lab lab-b",
+    )
+    assert (returned.type, returned.actor_kind) == ("federation.returned", "partner")
+    assert returned.payload["reason"] == "partner lab lab-b refused it: no PETG"
+    assert returned.payload["state"] == JobState.QUEUED and returned.user_id == student.pk

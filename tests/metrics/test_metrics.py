@@ -119,3 +119,72 @@ def test_the_dashboard_and_the_docs_name_only_metrics_that_exist(client):
     }
     assert used <= documented, used - documented
     assert documented <= exposed, documented - exposed
+
+
+def test_samples_of_other_processes_are_added_up(client, tmp_path, monkeypatch):
+    """Multi-process mode: what a poller process measured appears in the web process's answer."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    poller = (
+        "from mes.instruments import POLL_DURATION, POLL_ERRORS\n"
+        "for seconds in (0.02, 0.2, 3.0): POLL_DURATION.labels('moonraker').observe(seconds)\n"
+        "POLL_ERRORS.labels('moonraker').inc()\n"
+    )
+    for _ in range(2):  # two poller processes, each with its own sample file
+        subprocess.run(
+            [sys.executable, "-c", poller],
+            cwd=Path(__file__).resolve().parents[2],
+            env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},
+            check=True,
+            timeout=60,
+        )
+    samples = scrape(client)
+    assert value(samples, "mes_poll_duration_seconds_count", driver="moonraker") == 6
+    assert value(samples, "mes_poll_duration_seconds_bucket", driver="moonraker", le="0.25") == 4
+    assert value(samples, "mes_poll_errors_total", driver="moonraker") == 2
+
+
+@pytest.mark.parametrize("log_format", ["json", "plain"])
+def test_log_format_json_writes_one_object_per_line(tmp_path, log_format):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    program = (
+        "import django; django.setup(); import logging\n"
+        "logging.getLogger('mes.events').info('event job.finished', extra={'job_id': 'j-1', 'machine_id': 'm-1'})\n"
+        "logging.getLogger('jobs').warning('two\\nlines')\n"
+    )
+    keep = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "TASK_ENGINE"}}
+    result = subprocess.run(
+        [sys.executable, "-c", program],
+        cwd=Path(__file__).resolve().parents[2],
+        env={
+            **keep,
+            "DJANGO_SETTINGS_MODULE": "mes.settings",
+            "MES_VAR_DIR": str(tmp_path),
+            "LOG_FORMAT": log_format,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = result.stderr.strip().splitlines()
+    if log_format == "plain":
+        assert lines[0].endswith("INFO mes.events: event job.finished") and lines[-1] == "lines"
+        return
+    event, warning = (json.loads(line) for line in lines)
+    assert (
+        event["message"] == "event job.finished"
+        and event["level"] == "info"
+        and event["logger"] == "mes.events"
+    )
+    assert event["job_id"] == "j-1" and event["machine_id"] == "m-1"
+    assert warning["message"] == "two\nlines" and warning["level"] == "warning"

@@ -204,3 +204,26 @@ def test_the_demo_fleet_makes_the_admin_hear_about_prints_by_email(
         "[Lab MES] benchy started printing",
         "[Lab MES] benchy finished",
     ]
+
+
+def test_defaults_are_own_job_finished_failed_and_awaiting_bed_clear(alice, staff, submit, mailoutbox):
+    from events.types import EventType
+    from notifications.catalogue import NOTIFIABLE
+    from notifications.services import preference_for
+
+    defaults = {t for t in NOTIFIABLE if preference_for(user=alice, event_type=t) == (True, True)}
+    assert defaults == {"job.finished", "job.failed", "job.awaiting_bed_clear"}
+    assert all(preference_for(user=alice, event_type=t) == (False, False) for t in set(NOTIFIABLE) - defaults)
+    assert preference_for(user=staff, event_type=EventType.MACHINE_ERROR) == (True, True)
+
+    job = submit(alice, name="gear")
+    event_record(
+        type="job.awaiting_bed_clear",
+        payload={"name": "gear", "machine_name": "mk4"},
+        job_id=job.pk,
+        user_id=alice.pk,
+    )
+    events_dispatch()
+    notifications_send()
+    assert [m.subject for m in mailoutbox] == ["[Lab MES] Collect gear from mk4"]
+    assert "confirm the bed is clear" in mailoutbox[0].body

@@ -159,3 +159,40 @@ def test_a_slow_receiver_is_cut_off_by_the_timeout(local_network_allowed, receiv
     delivery = Delivery.objects.get()
     assert delivery.state == "pending" and delivery.last_error == "timed out waiting for the answer"
     assert Attempt.objects.get(delivery=delivery).response_ms >= 500
+
+
+def test_staff_see_every_attempt_and_redeliver_from_the_admin(local_network_allowed, receiver, admin_client):
+    endpoint = webhook_endpoint_create(name="bot", url=receiver.url)
+    receiver.statuses = [503]
+    event_record(type="machine.error", payload={"name": "mk4"})
+    events_dispatch()
+    deliver_until(lambda: Delivery.objects.filter(state="delivered").exists(), "the delivery")
+    delivery = Delivery.objects.get(endpoint=endpoint)
+    page = admin_client.get(f"/admin/webhooks/delivery/{delivery.pk}/change/").content.decode()
+    assert "HTTP 503" in page and "try later" in page  # the failed attempt, then the accepted one
+    assert [a.status_code for a in Attempt.objects.filter(delivery=delivery)] == [503, 200]
+
+    response = admin_client.post(
+        "/admin/webhooks/delivery/",
+        {"action": "redeliver", "_selected_action": [str(delivery.pk)]},
+        follow=True,
+    )
+    assert "1 delivery(ies) queued again." in response.content.decode()
+    deliver_until(lambda: len(receiver.requests) == 3, "the redelivery")
+    assert receiver.requests[2]["body"] == receiver.requests[1]["body"]
+    assert receiver.requests[2]["headers"]["MES-Delivery-Id"] == str(delivery.pk)
+    assert Delivery.objects.get(pk=delivery.pk).state == "delivered"
+
+
+def test_a_receiver_down_for_most_of_a_day_is_still_retried(local_network_allowed, receiver, settings):
+    assert settings.WEBHOOKS_RETRY_HOURS >= 24
+    endpoint = webhook_endpoint_create(name="down", url=receiver.url)
+    receiver.statuses = [500]
+    delivery = Delivery.objects.create(
+        endpoint=endpoint,
+        event=event_record(type="machine.offline"),
+        created_at=timezone.now() - timedelta(hours=23, minutes=30),
+    )
+    webhooks_deliver_due()
+    delivery.refresh_from_db()
+    assert delivery.state == "pending" and delivery.last_status == 500
