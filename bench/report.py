@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 
 from procfs import fmt, machine_description, percentile
 from stack import ROOT
+
+# Switches the processes inherit from this environment (a run with metrics and events off, for the
+# comparison issue 17 asks for); named in the table so the two runs cannot be mixed up.
+SWITCHES = ("METRICS_ENABLED", "EVENTS_ENABLED")
+
+
+def switches() -> list[str]:
+    return [f"{name}={os.environ[name]}" for name in SWITCHES if name in os.environ]
 
 
 def verdict(ok: bool | None) -> str:
@@ -73,7 +82,7 @@ def render(r: dict, args: argparse.Namespace) -> str:
     lines = [
         f"Lab MES fleet benchmark: {r['count']} printers, {r['duration']:.0f} s measured, "
         f"{r['pollers']} poller(s) x {r['threads']} threads, lease TTL {r['lease_ttl']:g} s, "
-        "Celery + Redis + PostgreSQL",
+        ", ".join(["Celery + Redis + PostgreSQL", *switches()]),
         "",
         "| Measure | Reached | Target | |",
         "|---|---|---|---|",
@@ -113,6 +122,6 @@ def document(table: str, r: dict) -> str:
         f"- Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC\n"
         f"- Machine: {host['cpu']}, {host['cores']} cores, {host['ram']} RAM, {host['os']}\n"
         f"- Python {host['python']}; the simulator ran on the same cores\n"
-        f"- Command: `{' '.join(['bench/run.py', *sys.argv[1:]])}`\n\n"
+        f"- Command: `{' '.join([*switches(), 'bench/run.py', *sys.argv[1:]])}`\n\n"
         f"{table}\n" + (f"\n{notes}" if notes else "")
     )

@@ -7,6 +7,7 @@ import logging
 import uuid
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -35,14 +36,16 @@ def event_record(
     machine_id: object = None,
     job_id: object = None,
     user_id: int | None = None,
-) -> Event:
+) -> Event | None:
     """Write one event in the current transaction (so it exists exactly when the change does).
 
     Call it next to the write it describes, inside the same ``transaction.atomic()``; a rollback
-    takes the event with it. Consumers are nudged after the commit.
+    takes the event with it. Consumers are nudged after the commit. None with EVENTS_ENABLED=false.
     """
     if not is_known(type):
         raise ValueError(f"unknown event type {type!r}; add it to events.types or register_type() it")
+    if not settings.EVENTS_ENABLED:
+        return None
     event = Event.objects.create(
         type=type,
         version=version,
@@ -69,6 +72,8 @@ def event_record_many(*, events: list[dict]) -> list[Event]:
         spec["actor"] = (spec.get("actor") or "")[:150]
         spec["payload"] = spec.get("payload") or {}
         rows.append(Event(**spec))
+    if not settings.EVENTS_ENABLED:
+        return []
     created = Event.objects.bulk_create(rows, batch_size=500)
     transaction.on_commit(lambda: [_after_commit(event) for event in created], robust=True)
     return created

@@ -12,6 +12,8 @@ import logging
 import threading
 import time
 
+from django.conf import settings
+
 from machines.locks import MachineBusy, machine_io_lock
 from machines.registry import MachineRegistry, get_registry
 from machines.state import read_states
@@ -90,10 +92,11 @@ class MachineRuntime:
                 result = self.registry.poll(machine)
         except MachineBusy:
             return True  # a worker is uploading or sending a command; poll again next cadence
-        driver = machine.driver.SLUG if machine.driver is not None else "none"
-        POLL_DURATION.labels(driver).observe(time.perf_counter() - started)
-        if result is None:
-            POLL_ERRORS.labels(driver).inc()
+        if settings.METRICS_ENABLED:
+            driver = machine.driver.SLUG if machine.driver is not None else "none"
+            POLL_DURATION.labels(driver).observe(time.perf_counter() - started)
+            if result is None:
+                POLL_ERRORS.labels(driver).inc()
         return result is not None
 
     def run(self) -> None:

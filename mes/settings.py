@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "drivers.apps.DriversConfig",
     "simulator.apps.SimulatorConfig",
     "materials.apps.MaterialsConfig",
+    "policies.apps.PoliciesConfig",
     "maintenance.apps.MaintenanceConfig",
     "jobs.apps.JobsConfig",
     "federation.apps.FederationConfig",
@@ -380,6 +381,12 @@ MATERIALS_SAFETY_MARGIN_PERCENT = config.whole_number(env, "MATERIALS_SAFETY_MAR
 MATERIALS_SAFETY_MARGIN_GRAMS = config.whole_number(env, "MATERIALS_SAFETY_MARGIN_GRAMS", default=5)
 MATERIALS_CSV_MAX_BYTES = config.whole_number(env, "MATERIALS_CSV_MAX_BYTES", default=1024 * 1024, minimum=1)
 
+# Lab policies (docs/policies.md): an attended-only machine starts no job whose estimated end falls
+# later than this before closing time; the training CSV import's size limit; the scheduler's ordering.
+POLICIES_CLOSING_MARGIN_MINUTES = config.whole_number(env, "POLICIES_CLOSING_MARGIN_MINUTES", default=30)
+POLICIES_CSV_MAX_BYTES = config.whole_number(env, "POLICIES_CSV_MAX_BYTES", default=1024 * 1024, minimum=1)
+JOBS_FAIR_SHARE_POLICY = env.str("JOBS_FAIR_SHARE_POLICY", default="jobs.fairshare.OwnerRoundRobin")
+
 # Federation (lab-to-lab API, see docs/federation.md). Private signing keys are files with mode 0600 in
 # FEDERATION_KEY_DIR, never in the database or the API; back the directory up with the database.
 FEDERATION_KEY_DIR = Path(env.str("FEDERATION_KEY_DIR", default=str(VAR_DIR / "federation")))
@@ -406,6 +413,11 @@ NOTIFICATIONS_SENDING_STALE = config.positive_number(env, "NOTIFICATIONS_SENDING
 # The address people reach this installation at, for links in e-mails.
 MES_SITE_URL = env.str("MES_SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
+# Switches for measuring their cost (docs/benchmarks.md): METRICS_ENABLED=false stops the pollers'
+# timings, the metrics consumer and /metrics; EVENTS_ENABLED=false writes no domain events at all (so no
+# notifications, webhooks or event totals). Both on in any real installation.
+METRICS_ENABLED = config.boolean(env, "METRICS_ENABLED", default=True)
+EVENTS_ENABLED = config.boolean(env, "EVENTS_ENABLED", default=True)
 # /metrics (docs/metrics.md): a bearer token, and/or the client addresses allowed without one.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_NETWORKS = config.networks(

@@ -48,6 +48,10 @@ def registry() -> CollectorRegistry:
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
+    if not settings.METRICS_ENABLED:
+        return HttpResponse(
+            "metrics are switched off (METRICS_ENABLED=false)\n", status=404, content_type="text/plain"
+        )
     ok, why = _allowed(request)
     if not ok:
         return HttpResponse(why + "\n", status=403, content_type="text/plain; charset=utf-8")

@@ -263,3 +263,16 @@ def test_forwarding_to_a_partner_lab_and_back_are_federation_events(submit, stud
     assert (returned.type, returned.actor_kind) == ("federation.returned", "partner")
     assert returned.payload["reason"] == "partner lab lab-b refused it: no PETG"
     assert returned.payload["state"] == JobState.QUEUED and returned.user_id == student.pk
+
+
+def test_events_can_be_switched_off_for_a_benchmark(submit, student, machine, settings):
+    settings.EVENTS_ENABLED = False
+    job = submit(student)
+    job_transition(
+        job=job, to_state=JobState.DISPATCHING, actor_kind=ActorKind.SCHEDULER, changes={"machine": machine}
+    )
+    assert event_record(type="machine.online") is None
+    job.refresh_from_db()
+    assert job.state == JobState.DISPATCHING and not Event.objects.exists()
+    with pytest.raises(ValueError, match="unknown event type"):
+        event_record(type="job.exploded")  # still checked

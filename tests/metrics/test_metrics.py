@@ -188,3 +188,23 @@ def test_log_format_json_writes_one_object_per_line(tmp_path, log_format):
     )
     assert event["job_id"] == "j-1" and event["machine_id"] == "m-1"
     assert warning["message"] == "two\nlines" and warning["level"] == "warning"
+
+
+def test_metrics_can_be_switched_off_for_a_benchmark(client, settings, farm, lease_store, monkeypatch):
+    from unittest import mock
+
+    timings = mock.Mock()
+    monkeypatch.setattr("machines.runtime.POLL_DURATION", timings)
+    config = farm.add_machine("mk4")
+    runtime = MachineRuntime(owner="metrics-test", store=lease_store)
+
+    settings.METRICS_ENABLED = False
+    response = client.get("/metrics")
+    assert response.status_code == 404 and b"METRICS_ENABLED=false" in response.content
+    assert runtime.poll(str(config.pk)) is True
+    assert timings.labels.call_count == 0  # the poll path records nothing
+
+    settings.METRICS_ENABLED = True
+    assert runtime.poll(str(config.pk)) is True
+    timings.labels.assert_called_once_with("octoprint")
+    assert scrape(client)
