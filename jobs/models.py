@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from jobs.states import ActorKind, JobState
+from jobs.states import ACTIVE_STATES, QUEUE_STATES, ActorKind, JobState, in_declared_order
 
 
 def job_upload_to(instance: Job, filename: str) -> str:
@@ -92,7 +92,7 @@ class Job(models.Model):
             models.Index(
                 fields=["priority", "position"],
                 name="job_waiting_band",
-                condition=models.Q(state__in=["awaiting_approval", "queued"]),
+                condition=models.Q(state__in=in_declared_order(QUEUE_STATES)),
             ),
             models.Index(fields=["state", "-finished_at"], name="job_history_order"),
             models.Index(fields=["owner", "state"], name="job_owner_state"),
@@ -110,7 +110,7 @@ class Job(models.Model):
             # A machine works on one job at a time, whoever (scheduler, reconciler) writes it.
             models.UniqueConstraint(
                 fields=["machine"],
-                condition=models.Q(state__in=["dispatching", "uploaded", "printing", "paused", "unknown"]),
+                condition=models.Q(state__in=in_declared_order(ACTIVE_STATES)),
                 name="job_one_active_per_machine",
             ),
         ]

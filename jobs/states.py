@@ -114,6 +114,12 @@ CONTROL_REQUEST_STATES: dict[str, frozenset[str]] = {
 CANCELLABLE_STATES = CANCEL_AT_ONCE_STATES | ACTIVE_STATES
 
 
+def in_declared_order(states: frozenset[str]) -> list[str]:
+    """A state set as a list in ``JobState``'s order, so database conditions built from the sets above
+    stay equal to the ones the migrations recorded (a set has no stable order)."""
+    return [state for state in JobState.values if state in states]
+
+
 def transition_refusal(from_state: str, to_state: str) -> str | None:
     """The reason a transition is illegal, or None when the table allows it."""
     if from_state not in TRANSITIONS:

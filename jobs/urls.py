@@ -3,6 +3,7 @@
 from django.urls import path
 
 from jobs import views
+from jobs.states import ControlAction
 
 app_name = "jobs"
 
@@ -11,8 +12,8 @@ urlpatterns = [
     path("live/", views.job_list_fragment, name="list-fragment"),
     path("submit/", views.job_submit, name="submit"),
     path("<uuid:pk>/", views.job_detail, name="detail"),
-    path("<uuid:pk>/pause/", views.job_control, {"action": "pause"}, name="pause"),
-    path("<uuid:pk>/resume/", views.job_control, {"action": "resume"}, name="resume"),
-    path("<uuid:pk>/cancel/", views.job_control, {"action": "cancel"}, name="cancel"),
+    path("<uuid:pk>/pause/", views.job_control, {"action": ControlAction.PAUSE}, name="pause"),
+    path("<uuid:pk>/resume/", views.job_control, {"action": ControlAction.RESUME}, name="resume"),
+    path("<uuid:pk>/cancel/", views.job_control, {"action": ControlAction.CANCEL}, name="cancel"),
     path("machines/<uuid:machine_id>/bed-cleared/", views.job_bed_cleared, name="bed-cleared"),
 ]

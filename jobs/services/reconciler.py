@@ -39,6 +39,7 @@ from jobs.states import (
     ON_PRINTER_STATES,
     PRINTING_OR_PAUSED_STATES,
     ActorKind,
+    ControlAction,
     JobState,
 )
 from machines.machine_types.printer_3d import Printer3DStatus
@@ -207,10 +208,14 @@ def _step(machine_id, job: Job | None, state: PrinterState | None) -> str | None
     if progress is not None and progress >= FINISHED_AT:
         job_progress_set(job=job, progress=100.0)
         return "completed" if _ended(job, machine_id, JobState.COMPLETED, "the printer finished it") else None
-    if job.state == JobState.UNKNOWN and job.requested_action != "cancel":
+    if job.state == JobState.UNKNOWN and job.requested_action != ControlAction.CANCEL:
         reason = "the printer came back idle without finishing this job"
         return "failed" if _ended(job, machine_id, JobState.FAILED, reason) else None
-    reason = "cancelled as requested" if job.requested_action == "cancel" else "cancelled at the printer"
+    reason = (
+        "cancelled as requested"
+        if job.requested_action == ControlAction.CANCEL
+        else "cancelled at the printer"
+    )
     return "cancelled" if _ended(job, machine_id, JobState.CANCELLED, reason) else None
 
 

@@ -88,3 +88,21 @@ def test_terminal_transition_moves_history_version(student):
     job = make_job(student, "printing")
     job_transition(job=job, to_state="completed", actor_kind=ActorKind.RECONCILER)
     assert QueueState.objects.get(pk=1).history_version == before + 1
+
+
+def test_the_migrated_database_conditions_are_the_state_sets():
+    """The waiting-jobs index and the one-active-job-per-machine constraint, as migrated, cover exactly
+    the sets in jobs/states.py: a state added there must reach the database too."""
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
+
+    from jobs.states import ACTIVE_STATES, QUEUE_STATES
+
+    job = MigrationLoader(connection).project_state().models["jobs", "job"]
+    by_name = {item.name: item for item in [*job.options["indexes"], *job.options["constraints"]]}
+
+    def states(name: str) -> set[str]:
+        return set(dict(by_name[name].condition.children)["state__in"])
+
+    assert states("job_waiting_band") == QUEUE_STATES
+    assert states("job_one_active_per_machine") == ACTIVE_STATES

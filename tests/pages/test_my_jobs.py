@@ -103,6 +103,36 @@ def test_resume_and_cancel_of_a_paused_job(login, student, printer, submit_job):
     assert Job.objects.get(pk=job.pk).requested_action == "cancel"
 
 
+def test_the_buttons_offer_what_the_apis_controls_say(login, student, printer, submit_job):
+    """Pages and API share one rule (jobs.selectors.job_controls): the same actions in every state."""
+    first, second = printer("a"), printer("b")
+    printing = start_printing(submit_job(student, name="printing"), first)
+    paused = start_printing(submit_job(student, name="paused"), second)
+    waiting = submit_job(student, name="waiting")
+    job_transition(job=paused, to_state="paused", actor_kind="reconciler")
+    client = login(student)
+
+    def offered(job) -> tuple[dict[str, bool], dict[str, bool]]:
+        row = _row(client.get("/jobs/live/").content.decode(), job)
+        buttons = {
+            f"can_{action}": f"{action.title()}</button>" in row for action in ("pause", "resume", "cancel")
+        }
+        return buttons, client.get(f"/api/jobs/{job.pk}/").json()["controls"]
+
+    expected = {
+        waiting: {"can_pause": False, "can_resume": False, "can_cancel": True},
+        printing: {"can_pause": True, "can_resume": False, "can_cancel": True},
+        paused: {"can_pause": False, "can_resume": True, "can_cancel": True},
+    }
+    for job, controls in expected.items():
+        assert offered(job) == (controls, controls), job.name
+    assert (
+        csrf_post(client, f"/jobs/{printing.pk}/pause/").status_code == 302
+    )  # asked once: not offered again
+    asked = {"can_pause": False, "can_resume": False, "can_cancel": True}
+    assert offered(printing) == (asked, asked)
+
+
 def test_cancelling_a_waiting_job_moves_it_to_the_history(login, student, printer, submit_job):
     printer()
     job = submit_job(student, name="bracket")
