@@ -6,6 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -15,7 +16,7 @@ from machines.admin import BADGE_COLOURS
 from materials.exceptions import MaterialsError
 from materials.labels import spool_labels
 from materials.models import MaterialType, Spool, SpoolDeduction, SpoolLoad
-from materials.selectors import spool_current_load, spool_list, stock_by_material
+from materials.selectors import spool_current_load, spool_delete_refusal, spool_list, stock_by_material
 from materials.services import spool_delete, spool_load, spool_unload, spools_import_csv
 
 
@@ -118,6 +119,23 @@ class SpoolAdmin(admin.ModelAdmin):
     def archive(self, request, queryset):
         count = queryset.update(archived=True)
         self.message_user(request, f"{count} spool(s) archived.")
+
+    def delete_view(self, request, object_id, extra_context=None):
+        """A spool in use is refused with the service's reason (loaded: unload it; used: archive it)."""
+        spool = self.get_object(request, unquote(object_id))
+        refusal = spool_delete_refusal(spool) if spool is not None else None
+        if refusal is None or not self.has_delete_permission(request, spool):
+            return super().delete_view(request, object_id, extra_context)
+        self.message_user(request, f"Cannot delete: {refusal}.", level=messages.ERROR)
+        return redirect("admin:materials_spool_change", spool.pk)
+
+    def get_deleted_objects(self, objs, request):
+        """Spools that may go take their load history along (the service deletes it): no permission on
+        load rows is needed for them. Any spool in use keeps Django's refusal."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        if not any(spool_delete_refusal(spool) for spool in objs):
+            perms_needed, protected = set(), []
+        return deleted, counts, perms_needed, protected
 
     def delete_model(self, request, obj):
         try:

@@ -112,6 +112,16 @@ def spool_current_load(spool: Spool) -> SpoolLoad | None:
     return loads[0] if loads else None
 
 
+def spool_delete_refusal(spool: Spool) -> str | None:
+    """Why a spool may not be deleted (loaded now, or jobs took filament from it); None when it may."""
+    current = spool.loads.filter(unloaded_at__isnull=True).select_related("machine").first()
+    if current is not None:
+        return f"spool {spool.label} is loaded on {current.machine.name} T{current.tool}; unload it first"
+    if spool.deductions.exists():
+        return f"spool {spool.label} has print history (jobs took filament from it); archive it instead"
+    return None
+
+
 def stock_by_material() -> list[dict]:
     """Per material: remaining grams over all non-archived spools, the threshold and the warning (one query)."""
     result = []

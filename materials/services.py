@@ -19,7 +19,7 @@ from events.types import EventType
 from machines.models import MachineConfig
 from materials.exceptions import ImportRejected, MaterialsError, SpoolConflict, SpoolNotFound
 from materials.models import MaterialType, Spool, SpoolDeduction, SpoolLoad
-from materials.selectors import material_by_name
+from materials.selectors import material_by_name, spool_delete_refusal
 
 SPOOL_FIELDS = (
     "colour_name",
@@ -97,11 +97,9 @@ def spool_update(*, spool: Spool, material: MaterialType | str | int | None = No
 def spool_delete(*, spool: Spool) -> None:
     """Delete a spool that was never used; a loaded or used spool is refused (archive it instead)."""
     locked = Spool.objects.select_for_update().get(pk=spool.pk)
-    current = locked.loads.filter(unloaded_at__isnull=True).select_related("machine").first()
-    if current is not None:
-        raise SpoolConflict(
-            f"spool {locked.label} is loaded on {current.machine.name} T{current.tool}; unload it first"
-        )
+    refusal = spool_delete_refusal(locked)
+    if refusal:
+        raise SpoolConflict(refusal)
     try:
         locked.loads.all().delete()
         locked.delete()
