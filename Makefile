@@ -16,7 +16,7 @@ TEST_ENV := env -u DATABASE_URL -u REDIS_URL -u TASK_ENGINE -u SECRET_KEY -u DEB
 # Extra pytest arguments for the test targets, e.g. `make test-fast ARGS="tests/jobs -x"`.
 ARGS ?=
 
-.PHONY: run test test-fast lint test-sqlite test-services venv lock bench clean
+.PHONY: run test test-fast lint test-sqlite test-services venv browser lock bench clean
 
 $(STAMP):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,16 @@ $(STAMP):
 	@rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP)
+
+# The browser tests (marker `browser`, tests/browser/) drive Debian's Chromium through Playwright
+# (`playwright install` needs the internet; the system package does not). Installed when missing.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		echo "Chromium is missing at $(CHROMIUM): apt-get update && apt-get install chromium (for the browser tests)…"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; \
+	fi
 
 run: $(STAMP)
 	@$(BIN)/python manage.py bootstrap
@@ -38,14 +48,14 @@ lint: $(STAMP)
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 
 # The quick loop while developing: the embedded default (SQLite, no services), no slow tests.
-test-fast: $(STAMP)
+test-fast: $(STAMP) browser
 	$(BIN)/pytest -m "not slow" $(ARGS)
 
-test-sqlite: $(STAMP)
+test-sqlite: $(STAMP) browser
 	$(BIN)/pytest $(ARGS)
 
 # DATABASE_URL equal to TEST_DATABASE_URL is what makes conftest.py keep the services variables.
-test-services: $(STAMP)
+test-services: $(STAMP) browser
 	TEST_DATABASE_URL=$(TEST_DATABASE_URL) DATABASE_URL=$(TEST_DATABASE_URL) \
 		REDIS_URL=$(TEST_SERVICES_REDIS_URL) TASK_ENGINE=celery $(BIN)/pytest -m "not slow" $(ARGS)
 

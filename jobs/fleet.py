@@ -7,6 +7,7 @@ queue flags and counts (two queries).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -69,6 +70,8 @@ class FleetCard:
     spools: tuple[LoadedSpool, ...] = ()
     maintenance: dict = field(default_factory=dict)  # in_maintenance, reason, plan_status, plan
     controls: frozenset = frozenset()  # operator controls the driver offers (machines.controls)
+    type_name: str = ""  # the machine type's readable name ("3D printer")
+    tags: tuple[str, ...] = ()  # the machine's TAGS setting
 
     @property
     def time_left(self) -> str:
@@ -100,6 +103,12 @@ class FleetCard:
         if self.job is None and code == Printer3DStatus.IDLE and not self.awaiting_bed_clear:
             return "free"
         return "busy"
+
+
+def _tags(value) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = re.split(r"[,;]", value)
+    return tuple(str(item).strip() for item in value or () if str(item).strip())
 
 
 def _temperatures(state: LiveState) -> list[Temperature]:
@@ -209,9 +218,60 @@ def fleet_cards() -> list[FleetCard]:
                 controls=loaded.driver.controls(loaded)
                 if loaded is not None and hasattr(loaded.driver, "controls")
                 else frozenset(),
+                type_name=(type_cls.NAME or machine.machine_type) if type_cls else machine.machine_type,
+                tags=_tags(loaded.settings.get("TAGS")) if loaded is not None else (),
             )
         )
     return cards
+
+
+@dataclass(frozen=True)
+class FleetFilter:
+    """The board's filters, from the query string (so a filtered board can be bookmarked and shared)."""
+
+    q: str = ""  # part of the machine's name, its job's name or owner
+    status: str = ""  # a status code, e.g. "111"
+    machine_type: str = ""  # a machine type slug
+    tag: str = ""
+
+    @classmethod
+    def from_query(cls, query) -> FleetFilter:
+        return cls(
+            q=(query.get("q") or "").strip()[:100],
+            status=(query.get("status") or "").strip()[:10],
+            machine_type=(query.get("type") or "").strip()[:100],
+            tag=(query.get("tag") or "").strip()[:50],
+        )
+
+    @property
+    def active(self) -> bool:
+        return bool(self.q or self.status or self.machine_type or self.tag)
+
+    def matches(self, card: FleetCard) -> bool:
+        if self.status and str(card.status["code"]) != self.status:
+            return False
+        if self.machine_type and card.machine.machine_type != self.machine_type:
+            return False
+        if self.tag and self.tag.lower() not in {tag.lower() for tag in card.tags}:
+            return False
+        if self.q:
+            words = [card.machine.name, card.job_file]
+            if card.job is not None:
+                words += [card.job.name, card.job.owner.username if card.job.owner else ""]
+            return self.q.lower() in " ".join(words).lower()
+        return True
+
+
+def fleet_filter_choices(cards: list[FleetCard]) -> dict:
+    """What the filters offer: the statuses, types and tags the fleet has now."""
+    statuses = {
+        card.status["code"]: card.status["label"] for card in cards if card.status["code"] is not None
+    }
+    return {
+        "statuses": sorted(statuses.items()),
+        "types": sorted({(card.machine.machine_type, card.type_name) for card in cards}, key=lambda t: t[1]),
+        "tags": sorted({tag for card in cards for tag in card.tags}, key=str.lower),
+    }
 
 
 @dataclass(frozen=True)

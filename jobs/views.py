@@ -23,7 +23,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from jobs import selectors, services
 from jobs.estimates import job_estimates
 from jobs.exceptions import JobError, UploadTooLarge
-from jobs.fleet import fleet_cards, machines_awaiting_bed_clear, queue_summary
+from jobs.fleet import (
+    FleetFilter,
+    fleet_cards,
+    fleet_filter_choices,
+    machines_awaiting_bed_clear,
+    queue_summary,
+)
 from jobs.forms import JobSubmitForm
 from jobs.remote import remote_runs
 from jobs.services.bed import machine_bed_clear
@@ -165,7 +171,7 @@ def job_control(request: HttpRequest, pk: uuid.UUID, action: str) -> HttpRespons
         changed = CONTROLS[action](job=job, user=request.user, reason=f"{action} from the jobs page")
     except JobError as exc:
         messages.error(request, f"Could not {action} {job.name}: {exc.message}")
-        if request.user.is_staff and _next_url(request) == reverse("fleet:board"):
+        if request.user.is_staff and _next_url(request).partition("?")[0] == reverse("fleet:board"):
             return fleet_board_response(request, status=exc.status_code)
         return _render_jobs(request, status=exc.status_code)
     if changed.state == JobState.CANCELLED:
@@ -226,15 +232,28 @@ def _job_submit(request: HttpRequest) -> HttpResponse:
         return _render_submit(request, form, reasons=reasons, error=exc.message, status=exc.status_code)
     state = "waits for staff approval" if job.state == JobState.AWAITING_APPROVAL else "is in the queue"
     messages.success(request, f"{job.name} was submitted and {state}.")
-    response = HttpResponseRedirect(f"{reverse('jobs:list')}#job-{job.pk}")
+    target = f"{reverse('jobs:list')}#job-{job.pk}"
+    if request.headers.get("X-Requested-With") == "XMLHttpRequest":
+        # upload.js: a redirect would be followed inside the request, using up the message above.
+        response = HttpResponse(status=201)
+        response["Location"] = target
+        return response
+    response = HttpResponseRedirect(target)
     response.status_code = 303  # See Other: the browser GETs "my jobs"
     return response
 
 
 # -- fleet board -------------------------------------------------------------------------------------
-def _fleet_context() -> dict:
+def _fleet_context(request: HttpRequest) -> dict:
+    cards = fleet_cards()
+    filters = FleetFilter.from_query(request.GET)
     return {
-        "cards": fleet_cards(),
+        "cards": [card for card in cards if filters.matches(card)],
+        "fleet_size": len(cards),
+        "filters": filters,
+        # Where the card's buttons come back to: the board with the same filters.
+        "fleet_url": reverse("fleet:board") + (f"?{request.GET.urlencode()}" if filters.active else ""),
+        "choices": fleet_filter_choices(cards),
         "summary": queue_summary(),
         "presets": settings.MACHINES_PREHEAT_PRESETS,
         "jog_steps": JOG_STEPS,
@@ -242,7 +261,7 @@ def _fleet_context() -> dict:
 
 
 def fleet_board_response(request: HttpRequest, *, status: int = 200) -> HttpResponse:
-    return render(request, "fleet/board.html", _fleet_context(), status=status)
+    return render(request, "fleet/board.html", _fleet_context(request), status=status)
 
 
 def _availability_context() -> dict:
@@ -264,7 +283,7 @@ def fleet_board(request: HttpRequest) -> HttpResponse:
 def fleet_fragment(request: HttpRequest) -> HttpResponse:
     if not request.user.is_staff:
         return render(request, "fleet/_availability.html", _availability_context())
-    return render(request, "fleet/_board.html", _fleet_context())
+    return render(request, "fleet/_board.html", _fleet_context(request))
 
 
 @require_POST

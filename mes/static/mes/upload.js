@@ -1,7 +1,7 @@
 // Upload progress for forms marked data-upload-progress. Without JavaScript the form posts normally;
 // with it, the same POST goes through XMLHttpRequest so the browser reports upload progress. The
-// server's answer is the same page it would send anyway: a redirect on success (followed here) or the
-// form with the reasons, whose #submit-panel replaces the current one.
+// server's answer is 201 with the page to go to on success (a plain post gets a 303 there), or the form
+// with the reasons, whose #submit-panel replaces the current one.
 (function () {
   function bind(form) {
     var box = form.querySelector(".upload-progress");
@@ -25,10 +25,10 @@
         }
       });
       xhr.addEventListener("load", function () {
-        var landed = new URL(xhr.responseURL || form.action, window.location.href);
-        var posted = new URL(form.action, window.location.href);
-        if (xhr.status < 400 && landed.pathname !== posted.pathname) {
-          window.location.assign(xhr.responseURL); // followed the redirect: the job was accepted
+        // Accepted: 201 with the page to go to (a redirect would be followed here, using up the
+        // "submitted" message the next page shows).
+        if (xhr.status === 201 && xhr.getResponseHeader("Location")) {
+          window.location.assign(xhr.getResponseHeader("Location"));
           return;
         }
         var doc = new DOMParser().parseFromString(xhr.responseText, "text/html");
