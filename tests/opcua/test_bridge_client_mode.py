@@ -36,6 +36,17 @@ pytestmark = pytest.mark.django_db(transaction=True)
 publish = sync_to_async(lambda snapshot: opcua_publish_machine(snapshot=snapshot))
 
 
+async def health_when(predicate, what: str):
+    """The bridge's health once ``predicate`` holds for it: the bridge reports on its own schedule, which
+    a loaded machine slows down, so the tests wait for the report instead of sleeping a fixed time."""
+
+    async def reported():
+        health = await sync_to_async(check_opcua)()
+        return health if predicate(health) else None
+
+    return await wait_until_async(reported, timeout=20, interval=0.1, message=what)
+
+
 @pytest.fixture
 def client_mode(opcua_settings):
     port = free_port()
@@ -124,8 +135,9 @@ def test_changes_during_an_outage_all_arrive_after_the_server_returns(client_mod
         for step in steps[1:]:
             await publish(step)
             await asyncio.sleep(0.2)
-        await asyncio.sleep(1.0)
-        during = await sync_to_async(check_opcua)()
+        during = await health_when(
+            lambda h: not h.extra["connected"] and "cannot connect to" in h.detail, "the outage reported"
+        )
         await asyncio.sleep(max(2.0, outage - 1.0 - 0.2 * len(steps[1:])))
         lab = await LabServer(client_mode).start()  # a fresh server: our folder is gone too
         async with Observer(lab.url, user=OBSERVER_USER, password=OBSERVER_PASSWORD) as obs:
@@ -199,7 +211,8 @@ def test_bad_url_gives_one_clear_error_and_keeps_retrying(client_mode, caplog):
     # Nothing listens on the port: the bridge must neither crash nor log the same error per retry.
     async def scenario():
         bridge = RunningBridge()
-        await asyncio.sleep(1.2)
+        await health_when(lambda h: h.extra["last_error"], "the bridge's first connection error")
+        await asyncio.sleep(1.2)  # more attempts: still only one logged error
         alive = not bridge.task.done()
         health = await sync_to_async(check_opcua)()
         await bridge.close()
@@ -219,7 +232,8 @@ def test_wrong_namespace_gives_one_clear_error(client_mode, caplog):
         lab = await LabServer(client_mode, namespace=None).start()
         bridge = RunningBridge()
         await publish(machine())
-        await asyncio.sleep(1.2)
+        await health_when(lambda h: h.extra["last_error"], "the bridge's namespace error")
+        await asyncio.sleep(1.2)  # more attempts: still only one logged error
         alive = not bridge.task.done()
         health = await sync_to_async(check_opcua)()
         await bridge.close()
@@ -248,7 +262,8 @@ def test_refused_login_or_rights_give_one_clear_error(client_mode, opcua_setting
     async def scenario():
         lab = await LabServer(client_mode).start()
         bridge = RunningBridge()
-        await asyncio.sleep(1.2)
+        await health_when(lambda h: h.extra["last_error"], "the bridge's login or rights error")
+        await asyncio.sleep(1.2)  # more attempts: still only one logged error
         health = await sync_to_async(check_opcua)()
         await bridge.close()
         await lab.stop()
