@@ -204,3 +204,16 @@ def test_templates_have_no_inline_script_or_style(template):
     text = template.read_text()
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), "inline <script>"
     assert not re.search(r"<style\b|\sstyle=|\son[a-z]+=", text), "inline style or event handler"
+
+
+def test_every_page_and_the_bare_favicon_address_give_the_labs_icon(client, db, settings):
+    """Pages name the icon; /favicon.ico (asked for by browsers on the API and on files) leads to it."""
+    settings.WHITENOISE_USE_FINDERS = True  # served as in `make run`
+    html = client.get("/accounts/login/").content.decode()
+    icon = re.search(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', html)
+    assert icon, "no icon in the page head"
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response.url == icon.group(1)
+    served = client.get(icon.group(1))
+    assert served.status_code == 200 and served["Content-Type"].startswith("image/svg+xml")
+    assert b"<svg" in b"".join(served.streaming_content)
