@@ -38,6 +38,10 @@ def batch_too_large_message(limit: int) -> str:
     return f"the files together are larger than the batch upload limit of {binary_size(limit)}"
 
 
+def too_many_files_message(limit: int) -> str:
+    return f"at most {limit} file{'s' * (limit != 1)} in one upload"
+
+
 class HashingUploadHandler(TemporaryFileUploadHandler):
     """Always to disk (never memory), SHA-256 on the fly, and stop as soon as a file passes the limit
     or, for a batch, all files together pass ``max_total_bytes``."""
@@ -50,6 +54,7 @@ class HashingUploadHandler(TemporaryFileUploadHandler):
         self.max_files = max_files
         self.max_total_bytes = max_total_bytes or max_bytes * max_files
         self.total_received = 0
+        self.files_received = 0
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
         if content_length and content_length > self.max_bytes * self.max_files + MULTIPART_OVERHEAD:
@@ -63,6 +68,9 @@ class HashingUploadHandler(TemporaryFileUploadHandler):
         return None
 
     def new_file(self, *args, **kwargs):
+        self.files_received += 1
+        if self.files_received > self.max_files:
+            raise UploadTooLarge(too_many_files_message(self.max_files), limit=self.max_files)
         super().new_file(*args, **kwargs)
         self.hasher = hashlib.sha256()
         self.received = 0

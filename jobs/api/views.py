@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import TooManyFilesSent
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -28,7 +29,8 @@ from jobs.api.serializers import (
     QueueStateSerializer,
     ReasonSerializer,
 )
-from jobs.uploads import install_upload_handler
+from jobs.exceptions import UploadTooLarge
+from jobs.uploads import install_upload_handler, too_many_files_message
 from mes.api.exceptions import ErrorSerializer
 from mes.api.permissions import IsStaff, TokenHasScope
 
@@ -88,6 +90,11 @@ class JobViewSet(JobErrorMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
         if self._uploading:
             install_upload_handler(request, max_files=MAX_BATCH_FILES if post_action == "batch" else 1)
         return super().initialize_request(request, *args, **kwargs)
+
+    def handle_exception(self, exc):
+        if isinstance(exc, TooManyFilesSent):  # Django counts files too (DATA_UPLOAD_MAX_NUMBER_FILES)
+            exc = UploadTooLarge(too_many_files_message(MAX_BATCH_FILES), limit=MAX_BATCH_FILES)
+        return super().handle_exception(exc)
 
     def get_parsers(self):
         """Files come as multipart forms; everything else is JSON (the API's only other format)."""
@@ -161,7 +168,9 @@ class JobViewSet(JobErrorMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
     def destroy(self, request, pk=None):
         """Remove a waiting job from the queue (it is cancelled and stays in the history)."""
         job = self.get_object()
-        services.queue_remove(job=job, user=request.user, reason=request.data.get("reason", ""))
+        reason = ReasonSerializer(data=request.data)  # a body is optional; if sent, {"reason": text}
+        reason.is_valid(raise_exception=True)
+        services.queue_remove(job=job, user=request.user, reason=reason.validated_data["reason"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(responses=JobEventSerializer(many=True))

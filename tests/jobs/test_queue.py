@@ -401,3 +401,18 @@ def test_a_batch_over_the_total_limit_is_413_and_nothing_is_stored(api, staff, m
     assert response.json()["code"] == "upload_too_large"
     assert "the files together are larger than the batch upload limit" in response.json()["detail"]
     assert Job.objects.count() == before
+
+
+@pytest.mark.parametrize("django_limit", [100, None], ids=["django-counts-first", "handler-counts"])
+def test_a_batch_of_more_than_100_files_is_413_and_nothing_is_stored(
+    api, staff, machine, settings, django_limit
+):
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = django_limit
+    before = Job.objects.count()
+    response = batch(api(staff), [(f"f{i}", b"G28\n") for i in range(101)])
+    assert response.status_code == 413
+    assert response.json()["code"] == "upload_too_large"
+    assert response.json()["detail"] == "at most 100 files in one upload"
+    assert Job.objects.count() == before
+    media = Path(settings.MEDIA_ROOT)
+    assert not media.exists() or not any(p.is_file() for p in media.rglob("*"))
