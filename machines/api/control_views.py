@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from machines.controls import ControlRefused, machine_control, machine_controls, machine_printing
 from machines.machine_types.printer_controls import MOTION_CONTROLS, Control
+from mes.api.exceptions import ErrorSerializer
 from mes.api.permissions import TokenHasScope
 
 STAFF = [IsAuthenticated, TokenHasScope, IsAdminUser]
@@ -40,9 +41,6 @@ ControlResultSerializer = inline_serializer(
         "message": serializers.CharField(),
         "log_id": serializers.IntegerField(),
     },
-)
-ErrorSerializer = inline_serializer(
-    "MachineControlError", {"detail": serializers.CharField(), "code": serializers.CharField()}
 )
 
 

@@ -132,11 +132,3 @@ class LoadedSpoolSerializer(serializers.Serializer):
     colour_hex = serializers.CharField()
     remaining_grams = serializers.FloatField()
     low_stock = serializers.BooleanField()
-
-
-class MaterialsErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField()
-    errors = serializers.JSONField(
-        required=False, help_text="Per field ({field: [messages]}) or, for a CSV import, per row (a list)."
-    )

@@ -18,7 +18,6 @@ from materials.api.serializers import (
     DeductionSerializer,
     LoadedSpoolSerializer,
     LoadSerializer,
-    MaterialsErrorSerializer,
     MaterialTypeSerializer,
     SpoolLoadRequestSerializer,
     SpoolSerializer,
@@ -28,16 +27,15 @@ from materials.api.serializers import (
 )
 from materials.exceptions import ImportRejected, MaterialsError
 from materials.models import MaterialType, SpoolDeduction
+from mes.api.exceptions import ErrorSerializer, error_body
 from mes.api.permissions import IsStaffOrReadOnly, TokenHasScope
 
 PERMISSIONS = [IsAuthenticated, TokenHasScope, IsStaffOrReadOnly]
 ERRORS = {
-    400: OpenApiResponse(
-        MaterialsErrorSerializer, description="Bad input (unknown material, negative grams…)"
-    ),
+    400: OpenApiResponse(ErrorSerializer, description="Bad input (unknown material, negative grams…)"),
     403: OpenApiResponse(description="Only lab staff change materials"),
-    404: OpenApiResponse(MaterialsErrorSerializer, description="No such spool"),
-    409: OpenApiResponse(MaterialsErrorSerializer, description="The spool is loaded elsewhere or in use"),
+    404: OpenApiResponse(ErrorSerializer, description="No such spool"),
+    409: OpenApiResponse(ErrorSerializer, description="The spool is loaded elsewhere or in use"),
 }
 
 
@@ -47,10 +45,13 @@ class MaterialsErrorMixin:
 
     def handle_exception(self, exc):
         if isinstance(exc, MaterialsError):
-            body = {"detail": exc.message, "code": exc.code}
-            if exc.extra.get("errors") is not None:
-                body["errors"] = exc.extra["errors"]
-            return Response(body, status=exc.status_code)
+            errors = exc.extra.get("errors")
+            if isinstance(errors, list):  # a CSV import's rows, named like list items: "row.3"
+                by_row: dict[str, list[str]] = {}
+                for error in errors:
+                    by_row.setdefault(f"row.{error['row']}", []).append(error["error"])
+                errors = by_row
+            return Response(error_body(exc.message, code=exc.code, errors=errors), status=exc.status_code)
         return super().handle_exception(exc)
 
 
@@ -140,7 +141,7 @@ class SpoolViewSet(MaterialsErrorMixin, viewsets.ModelViewSet):
 
     @extend_schema(
         request={"multipart/form-data": CsvUploadSerializer},
-        responses={201: SpoolSerializer(many=True), 413: MaterialsErrorSerializer, **ERRORS},
+        responses={201: SpoolSerializer(many=True), 413: ErrorSerializer, **ERRORS},
     )
     @action(detail=False, methods=["post"], url_path="import", parser_classes=[MultiPartParser])
     def import_csv(self, request):

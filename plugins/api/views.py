@@ -8,6 +8,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from mes.api.exceptions import ErrorSerializer
 from mes.api.permissions import IsStaffOrReadOnly, TokenHasScope
 from plugins import selectors, services
 from plugins.api.serializers import PluginListSerializer, PluginSerializer, PluginSettingSerializer
@@ -61,7 +62,7 @@ class PluginActivationView(APIView):
     permission_classes = PERMISSIONS
     active = True
 
-    @extend_schema(request=None, responses={200: PluginSerializer, 404: OpenApiTypes.OBJECT})
+    @extend_schema(request=None, responses={200: PluginSerializer, 404: ErrorSerializer})
     def post(self, request, slug: str):
         try:
             config = services.plugin_set_active(slug=slug, active=self.active)
@@ -72,7 +73,7 @@ class PluginActivationView(APIView):
                 {
                     "detail": exc.messages[0],
                     "code": "plugin_invalid",
-                    "errors": [error.as_dict() for error in exc.errors],
+                    "reasons": [error.reason for error in exc.errors],  # each a failed check of the plugin
                 },
                 status=status.HTTP_400_BAD_REQUEST,
             )
@@ -90,7 +91,7 @@ class PluginSettingsView(APIView):
     scope_area = "plugins"
     permission_classes = PERMISSIONS
 
-    @extend_schema(responses={200: PluginSettingSerializer(many=True), 404: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: PluginSettingSerializer(many=True), 404: ErrorSerializer})
     def get(self, request, slug: str):
         return Response(self._rows(slug))
 
@@ -98,8 +99,8 @@ class PluginSettingsView(APIView):
         request=OpenApiTypes.OBJECT,
         responses={
             200: PluginSettingSerializer(many=True),
-            400: OpenApiTypes.OBJECT,  # {KEY: [messages]}
-            404: OpenApiTypes.OBJECT,
+            400: ErrorSerializer,  # errors: {KEY: [messages]}
+            404: ErrorSerializer,
         },
         description="Body: {KEY: value}; null or empty text unsets (the default applies). All or nothing: "
         "any unknown key or bad value answers 400 with messages per key and saves nothing.",

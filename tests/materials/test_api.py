@@ -77,10 +77,11 @@ def test_csv_upload_imports_all_or_reports_every_row(pla, staff):
         format="multipart",
     )
     assert response.status_code == 400
-    assert response.json()["errors"] == [
-        {"row": 2, "error": "initial_grams 'abc' is not a number"},
-        {"row": 3, "error": "unknown material 'NYLON' (known: PLA)"},
-    ]
+    assert response.json()["code"] == "import_rejected"
+    assert response.json()["errors"] == {
+        "row.2": ["initial_grams 'abc' is not a number"],
+        "row.3": ["unknown material 'NYLON' (known: PLA)"],
+    }
     binary = api.post(
         "/api/materials/spools/import/",
         {"file": SimpleUploadedFile("x.csv", b"\xff\xfe\x00")},
