@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -105,3 +106,51 @@ def test_check_deploy_is_clean_in_production_mode(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+# Requests in production mode, through the whole middleware stack (a fresh process reads the settings).
+PROBE = """
+import json
+from django.test import Client, RequestFactory
+from mes.security import client_ip
+plain, proxied = Client(), Client(HTTP_X_FORWARDED_PROTO="https")
+login, secure = plain.get("/accounts/login/"), proxied.get("/accounts/login/")
+forwarded = RequestFactory().get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="6.6.6.6, 198.51.100.7")
+print(json.dumps({
+    "http": [login.status_code, login.get("Location", "")],
+    "https": [secure.status_code, secure.get("Strict-Transport-Security", "")],
+    "csrf_cookie_secure": bool(secure.cookies["csrftoken"]["secure"]) if "csrftoken" in secure.cookies else None,
+    "health": plain.get("/api/health/").status_code,
+    "client_ip": client_ip(forwarded),
+}))
+"""
+
+
+@pytest.mark.parametrize("tls_proxy", [True, False], ids=["behind-tls-proxy", "no-proxy"])
+def test_production_redirects_to_https_and_trusts_the_proxy_only_when_told(tmp_path, tls_proxy):
+    env = _env(
+        tmp_path,
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="testserver",
+        TLS_PROXY=str(tls_proxy).lower(),
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", PROBE],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["http"] == [301, "https://testserver/accounts/login/"]
+    assert seen["health"] != 301  # load balancers probe over plain http
+    if tls_proxy:
+        assert seen["https"] == [200, "max-age=31536000; includeSubDomains"]
+        assert seen["csrf_cookie_secure"] is True
+        assert seen["client_ip"] == "198.51.100.7"  # what the proxy appended, not the client's claim
+    else:  # anyone can send X-Forwarded-*: without TLS_PROXY neither counts
+        assert seen["https"][0] == 301
+        assert seen["client_ip"] == "10.0.0.2"
