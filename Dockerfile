@@ -10,6 +10,7 @@ COPY drivers ./drivers
 COPY simulator ./simulator
 COPY plugins ./plugins
 COPY materials ./materials
+COPY policies ./policies
 COPY maintenance ./maintenance
 COPY jobs ./jobs
 COPY federation ./federation

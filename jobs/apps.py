@@ -7,9 +7,12 @@ class JobsConfig(AppConfig):
 
     def ready(self) -> None:
         from jobs import receivers
+        from jobs.policy import usage_by_owner
         from mes.engine import schedule
+        from policies.selectors import set_usage_provider
 
         receivers.connect()
+        set_usage_provider(usage_by_owner)  # quotas count print time and grams of the owners' jobs
         # Event-driven runs cover the normal case; the sweep catches lost events, stuck dispatches and
         # control requests a printer did not act on.
         schedule().add(name="jobs.scheduler-sweep", task="jobs.tasks.scheduler_run", seconds=10)

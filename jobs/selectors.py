@@ -13,6 +13,7 @@ from django.db.models.functions import RowNumber
 
 from jobs.filament import waiting_text
 from jobs.models import Job, JobEvent, QueueState
+from jobs.policy import job_policies
 from jobs.preflight import JobConstraints, MachineCapabilities, machine_fit_reasons, material_reason
 from jobs.states import (
     CANCELLABLE_STATES,
@@ -27,6 +28,8 @@ from machines.models import MachineConfig
 from machines.registry import get_registry
 from maintenance.selectors import maintenance_reasons_by_machine
 from materials.selectors import LoadedSpool, loaded_spools_by_machine, safety_margin, tracking_enabled
+from policies.hours import describe_opening
+from policies.selectors import training_missing_text
 
 QUEUE_ORDER = (F("priority").desc(), F("position").asc(nulls_last=True), F("created_at").asc())
 _UUID_IN_NAME = re.compile(r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})", re.I)
@@ -233,10 +236,11 @@ def candidate_machines(*, constraints: JobConstraints) -> list[MachineCapabiliti
 
 
 def queue_waiting_reasons(*, jobs) -> dict:
-    """Why queued jobs wait, when the reason is material or maintenance: ``{job pk: text}``.
+    """Why queued jobs wait: ``{job pk: text}`` when the reason is the owner's quota, a missing training,
+    maintenance, material or the lab's opening hours (in that order).
 
-    A job that some machine could take (spools fit, not in maintenance) has no entry: it waits for that
-    machine to become free. Machines and their spools are read once for all the jobs given.
+    A job that some machine could take now has no entry: it waits for that machine to become free.
+    Machines, their spools and the lab's policies are read once for all the jobs given.
     """
     queued = [job for job in jobs if job.state == JobState.QUEUED]
     if not queued:
@@ -245,6 +249,7 @@ def queue_waiting_reasons(*, jobs) -> dict:
         MachineConfig.objects.filter(active=True, machine_type__in={job.machine_type for job in queued})
     )
     caps = machine_capabilities_for(machines=machines)
+    policies = job_policies(jobs=queued)
     result = {}
     for job in queued:
         constraints = job_constraints(job=job)
@@ -258,15 +263,47 @@ def queue_waiting_reasons(*, jobs) -> dict:
         ]
         if not fitting:
             continue
-        usable = [c for c in fitting if not c.maintenance]
+        quota = policies.quota_reason(job)
+        if quota:
+            result[job.pk] = f"waiting: {quota}"
+            continue
+        missing = {
+            c.machine_id: policies.missing(job, machine_id=c.machine_id, machine_type=c.machine_type)
+            for c in fitting
+        }
+        trained = [c for c in fitting if not missing[c.machine_id]]
+        if not trained:
+            result[job.pk] = (
+                f"waiting: {training_missing_text(t for group in missing.values() for t in group)}"
+            )
+            continue
+        usable = [c for c in trained if not c.maintenance]
         if not usable:
             result[job.pk] = "waiting: every machine that fits is in maintenance"
-        elif all(material_reason(c, metadata=metadata, constraints=constraints) for c in usable):
+            continue
+        with_material = [
+            c for c in usable if not material_reason(c, metadata=metadata, constraints=constraints)
+        ]
+        if not with_material:
             result[job.pk] = waiting_text(
                 need=metadata.get("filament_need") or {},
                 material=constraints.material,
                 colour=constraints.colour,
                 metadata=metadata,
                 margin=usable[0].margin,
+            )
+            continue
+        hours = {c.machine_id: policies.hours_reason(job, machine_id=c.machine_id) for c in with_material}
+        if all(hours.values()):
+            starts = [
+                start
+                for c in with_material
+                if (start := policies.earliest_start(job, machine_id=c.machine_id, after=policies.now))
+                is not None
+            ]
+            result[job.pk] = (
+                f"waits for opening at {describe_opening(min(starts), policies.snapshot.calendar.zone)}"
+                if starts
+                else next(iter(hours.values()))
             )
     return result

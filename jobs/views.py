@@ -39,6 +39,7 @@ from machines.controls import ControlRefused, machine_control
 from machines.models import MachineConfig
 from maintenance.services import MaintenanceError, maintenance_end, maintenance_start, out_of_order_report
 from materials.selectors import deductions_for_job
+from policies.selectors import quotas_left
 
 # The jog buttons of the card's Controls menu (axis, mm).
 JOG_STEPS = [("x", -10), ("x", 10), ("y", -10), ("y", 10), ("z", -1), ("z", 1)]
@@ -126,8 +127,15 @@ def _jobs_context(request: HttpRequest) -> dict:
     }
 
 
+def _quota_context(user) -> dict:
+    """What is left of the user's print quotas (counting their waiting jobs), one line each."""
+    quotas = quotas_left(user_ids=[user.pk], include_waiting=True).get(user.pk, [])
+    return {"quota_left": [quota.describe() for quota in quotas]}
+
+
 def _render_jobs(request: HttpRequest, *, status: int = 200) -> HttpResponse:
-    return render(request, "jobs/list.html", _jobs_context(request), status=status)
+    context = _jobs_context(request) | _quota_context(request.user)
+    return render(request, "jobs/list.html", context, status=status)
 
 
 @require_GET
@@ -195,6 +203,7 @@ def _render_submit(request: HttpRequest, form: JobSubmitForm, *, reasons=(), err
         "reasons": list(reasons),
         "error": error,
         "max_upload": binary_size(max_upload_bytes()),
+        **_quota_context(request.user),
     }
     return render(request, "jobs/submit.html", context, status=status)
 

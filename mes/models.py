@@ -20,6 +20,8 @@ TOKEN_SCOPES = [
     ("jobs:write", "Submit, change and cancel jobs"),
     ("materials:read", "Read materials, spools and stock"),
     ("materials:write", "Manage materials and spools, load and unload them"),
+    ("policies:read", "Read trainings, opening hours, closures and your own records and quotas"),
+    ("policies:write", "Manage trainings and their records, opening hours, closures and quotas (staff)"),
     ("maintenance:read", "Read maintenance plans, counters and reports"),
     ("maintenance:write", "Manage maintenance plans, mode, work done and reports"),
     ("federation:read", "Read federation partners"),

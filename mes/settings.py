@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "drivers.apps.DriversConfig",
     "simulator.apps.SimulatorConfig",
     "materials.apps.MaterialsConfig",
+    "policies.apps.PoliciesConfig",
     "maintenance.apps.MaintenanceConfig",
     "jobs.apps.JobsConfig",
     "federation.apps.FederationConfig",
@@ -379,6 +380,12 @@ if MATERIALS_TRACKING not in {"auto", "on", "off"}:
 MATERIALS_SAFETY_MARGIN_PERCENT = config.whole_number(env, "MATERIALS_SAFETY_MARGIN_PERCENT", default=10)
 MATERIALS_SAFETY_MARGIN_GRAMS = config.whole_number(env, "MATERIALS_SAFETY_MARGIN_GRAMS", default=5)
 MATERIALS_CSV_MAX_BYTES = config.whole_number(env, "MATERIALS_CSV_MAX_BYTES", default=1024 * 1024, minimum=1)
+
+# Lab policies (docs/policies.md): an attended-only machine starts no job whose estimated end falls
+# later than this before closing time; the training CSV import's size limit; the scheduler's ordering.
+POLICIES_CLOSING_MARGIN_MINUTES = config.whole_number(env, "POLICIES_CLOSING_MARGIN_MINUTES", default=30)
+POLICIES_CSV_MAX_BYTES = config.whole_number(env, "POLICIES_CSV_MAX_BYTES", default=1024 * 1024, minimum=1)
+JOBS_FAIR_SHARE_POLICY = env.str("JOBS_FAIR_SHARE_POLICY", default="jobs.fairshare.OwnerRoundRobin")
 
 # Federation (lab-to-lab API, see docs/federation.md). Private signing keys are files with mode 0600 in
 # FEDERATION_KEY_DIR, never in the database or the API; back the directory up with the database.

@@ -27,7 +27,7 @@ LAYERS: list[list[str]] = [
     ["mes"],
     ["plugins", "events"],  # the plugin framework; the one outbox of domain events
     ["machines"],
-    ["drivers", "simulator", "materials"],
+    ["drivers", "simulator", "materials", "policies"],  # policies: trainings, hours, quotas
     ["maintenance"],  # its admin reuses the materials badges
     ["jobs"],
     ["federation", "opcua", "notifications", "webhooks"],

@@ -9,17 +9,18 @@ Triggered by ``queue_changed``, ``machine_became_idle`` and a periodic sweep (``
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError
-from django.db.models import Count, F, Max, Q, Window
+from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from jobs.exceptions import IllegalTransition
-from jobs.models import Job, JobEvent
+from jobs.fairshare import fair_share_policy
+from jobs.models import Job
+from jobs.policy import JobPolicies, job_policies
 from jobs.preflight import MachineCapabilities, machine_fit_reasons, material_reason
 from jobs.selectors import QUEUE_ORDER, job_constraints, machine_capabilities_for, queue_state_get
 from jobs.services.lifecycle import job_transition
@@ -80,45 +81,7 @@ def _candidate_jobs(limit_per_owner: int) -> list[Job]:
     return list(ranked)
 
 
-@dataclass
-class _OwnerTurn:
-    """What round robin needs to know about an owner: how much they have running and when they last got a machine."""
-
-    active: int = 0
-    last_dispatch: datetime | None = None
-    jobs: list[Job] = field(default_factory=list)
-
-    def key(self, first_job_order: int) -> tuple:
-        never = self.last_dispatch is None
-        return (self.active, not never, self.last_dispatch or timezone.now(), first_job_order)
-
-
-def _owner_turns(jobs: list[Job]) -> dict:
-    owners = {job.owner_id for job in jobs}
-    turns = {owner: _OwnerTurn() for owner in owners}
-    active_counts = dict(
-        Job.objects.filter(owner_id__in=owners, state__in=ACTIVE_STATES)
-        .order_by()
-        .values_list("owner_id")
-        .annotate(n=Count("pk"))
-        .values_list("owner_id", "n")
-    )
-    last = dict(
-        JobEvent.objects.filter(job__owner_id__in=owners, to_state=JobState.DISPATCHING)
-        .order_by()
-        .values_list("job__owner_id")
-        .annotate(at=Max("created_at"))
-        .values_list("job__owner_id", "at")
-    )
-    for owner, turn in turns.items():
-        turn.active = active_counts.get(owner, 0)
-        turn.last_dispatch = last.get(owner)
-    for job in jobs:
-        turns[job.owner_id].jobs.append(job)
-    return turns
-
-
-def _fits(job: Job, caps: MachineCapabilities) -> bool:
+def _fits(job: Job, caps: MachineCapabilities, policies: JobPolicies | None = None) -> bool:
     if job.target_machine_id and str(job.target_machine_id) != caps.machine_id:
         return False
     constraints = getattr(job, "_constraints", None)
@@ -128,7 +91,13 @@ def _fits(job: Job, caps: MachineCapabilities) -> bool:
     # The spool check first: in a lab that tracks spools it is what most often rules a machine out.
     if caps.maintenance or material_reason(caps, metadata=metadata, constraints=constraints):
         return False
-    return not machine_fit_reasons(caps, metadata=metadata, constraints=constraints)
+    if machine_fit_reasons(caps, metadata=metadata, constraints=constraints):
+        return False
+    # The lab's policies: the owner's trainings (expired ones stop new dispatches, never running jobs:
+    # only queued jobs get here), and opening hours on attended-only machines.
+    return policies is None or not policies.machine_reason(
+        job, machine_id=caps.machine_id, machine_type=caps.machine_type
+    )
 
 
 class _MachineTaken(Exception):
@@ -155,12 +124,14 @@ def _dispatch_one(job: Job, machine: BaseMachineType) -> Job | None:
         raise _MachineTaken(machine.id) from exc
 
 
-def schedule_run() -> list[Job]:
+def schedule_run(*, now: datetime | None = None) -> list[Job]:
     """Dispatch as many queued jobs as there are idle, fitting machines; return the jobs dispatched.
 
-    Priority first; at equal priority, owners take turns (fewest jobs on machines, then the one who
-    got a machine longest ago), each owner's jobs in queue order. At most ``JOBS_MAX_HEATING``
-    machines heat at once (0: no limit).
+    Priority first; within a priority the fair-share policy (``jobs.fairshare``) picks whose job is
+    tried next, each owner's jobs in queue order. The lab's policies (``jobs.policy``) keep a job off
+    machines its owner is not trained for, off attended-only machines when it would not end before
+    closing, and off every machine when its owner's quota is used up. At most ``JOBS_MAX_HEATING``
+    machines heat at once (0: no limit). ``now``: the instant the opening hours are judged at (tests).
     """
     if not queue_state_get().dispatch_allowed:
         return []
@@ -186,21 +157,29 @@ def schedule_run() -> list[Job]:
     free = {m.id: m for m in sorted(idle, key=lambda m: m.name)}
 
     jobs = _candidate_jobs(len(free) + HEADS_PER_OWNER_SLACK)
+    if not jobs:
+        return []
     dispatched: list[Job] = []
     order = {job.pk: index for index, job in enumerate(jobs)}
     priorities = sorted({job.priority for job in jobs}, reverse=True)
-    turns = _owner_turns(jobs)
+    fair_share = fair_share_policy(jobs)
+    policies = job_policies(jobs=jobs, now=now)  # trainings, hours, quotas: read once per run
     for priority in priorities:
-        # Within a band, owners take turns until no owner has a job that fits a free machine.
-        band = {owner: [j for j in turn.jobs if j.priority == priority] for owner, turn in turns.items()}
-        band = {owner: queue for owner, queue in band.items() if queue}
+        # Within a band, the fair-share policy picks whose job is tried next, until no owner has a job
+        # that fits a free machine.
+        band: dict = {}
+        for job in jobs:
+            if job.priority == priority:
+                band.setdefault(job.owner_id, []).append(job)
         while free and band and not (max_heating and heating >= max_heating):
-            owner = min(band, key=lambda o: turns[o].key(order[band[o][0].pk]))
+            owner = fair_share.next_owner(band, order)
             queue = band[owner]
             job = queue.pop(0)
             if not queue:
                 del band[owner]
-            machine = next((m for m in free.values() if _fits(job, caps[m.id])), None)
+            if policies.quota_reason(job):
+                continue  # the owner's quota is used up: the job waits (its queue entry says why)
+            machine = next((m for m in free.values() if _fits(job, caps[m.id], policies)), None)
             if machine is None:
                 continue
             try:
@@ -214,8 +193,8 @@ def schedule_run() -> list[Job]:
             del free[machine.id]
             dispatched.append(done)
             heating += 1
-            turns[owner].active += 1
-            turns[owner].last_dispatch = timezone.now()
+            fair_share.dispatched(owner, done)
+            policies.dispatched(done)
             enqueue("jobs.tasks.job_dispatch", str(done.pk))
         if not free or (max_heating and heating >= max_heating):
             break

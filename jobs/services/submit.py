@@ -21,13 +21,15 @@ from jobs.exceptions import JobPermissionDenied, JobValidationError
 from jobs.filament import filament_need
 from jobs.gcode import GcodeReport, NotGcode, file_format_for, inspect_gcode
 from jobs.models import Job, JobEvent
-from jobs.preflight import JobConstraints, preflight_reasons
+from jobs.policy import SubmissionPolicies, submission_policies, submission_reasons
+from jobs.preflight import JobConstraints, machine_fit_reasons, preflight_reasons
 from jobs.selectors import candidate_machines
 from jobs.services.lifecycle import bump_versions
 from jobs.services.positions import BACK, Location, allocate_positions, lock_queue
 from jobs.states import ActorKind, JobState
 from jobs.uploads import max_upload_bytes, too_large_message
 from materials.selectors import material_by_name, material_types, tracking_enabled
+from policies.selectors import training_rules
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +62,13 @@ def _sha256(file: UploadedFile) -> str:
     return hasher.hexdigest()
 
 
-def job_validate(*, spec: JobSpec, candidates: dict | None = None) -> list[str]:
-    """Every reason this file cannot be submitted (empty when it can). Fills in spec.sha256/report."""
+def job_validate(
+    *, spec: JobSpec, candidates: dict | None = None, policies: SubmissionPolicies | None = None
+) -> list[str]:
+    """Every reason this file cannot be submitted (empty when it can). Fills in spec.sha256/report.
+
+    ``policies``: the submitter's trainings and quotas (``jobs.policy.submission_policies``); without
+    them the lab's policies are not checked (a pre-flight of the file alone)."""
     name = spec.file.name or ""
     limit = max_upload_bytes()
     if spec.file.size > limit:
@@ -91,11 +98,25 @@ def job_validate(*, spec: JobSpec, candidates: dict | None = None) -> list[str]:
     spec.report.metadata["filament_need"] = filament_need(
         metadata=spec.report.metadata, material=spec.constraints.material
     )
-    reasons += preflight_reasons(
+    fit = preflight_reasons(
         cache[spec.constraints],
         metadata=spec.report.metadata,
         constraints=spec.constraints,
     )
+    reasons += fit
+    if policies is not None and not fit:
+        if "training_rules" not in cache:
+            cache["training_rules"] = training_rules()
+        fitting = [
+            c
+            for c in cache[spec.constraints]
+            if not machine_fit_reasons(
+                c, metadata=spec.report.metadata, constraints=spec.constraints, transient=False
+            )
+        ]
+        reasons += submission_reasons(
+            policies=policies, rules=cache["training_rules"], fitting=fitting, metadata=spec.report.metadata
+        )
     return reasons
 
 
@@ -121,7 +142,7 @@ def material_reasons(*, constraints: JobConstraints) -> list[str]:
 
 def job_submit(*, user, spec: JobSpec, location: Location = BACK, actor_kind: str = ActorKind.USER) -> Job:
     """Validate and add one job; a failed check raises JobValidationError listing every reason."""
-    reasons = job_validate(spec=spec)
+    reasons = job_validate(spec=spec, policies=submission_policies(user=user))
     if reasons:
         _record_refusal(user=user, actor_kind=actor_kind, name=spec.file.name or "", reasons=reasons)
         raise JobValidationError("the job was not accepted", reasons=reasons)
@@ -139,8 +160,9 @@ def job_submit_batch(
         raise JobValidationError("the batch is empty")
     results = []
     candidates: dict = {}  # machines per distinct constraints, read once per batch
+    policies = submission_policies(user=user)  # the batch counts against the quota as a whole
     for index, spec in enumerate(specs):
-        reasons = job_validate(spec=spec, candidates=candidates)
+        reasons = job_validate(spec=spec, candidates=candidates, policies=policies)
         results.append({"index": index, "name": spec.file.name, "success": not reasons, "reasons": reasons})
     if any(not r["success"] for r in results):
         for r in results:

@@ -35,6 +35,7 @@ urlpatterns = [
     path("webhooks/", include("webhooks.api.urls")),
     path("notifications/", include("notifications.api.urls")),
     path("materials/", include("materials.api.urls")),
+    path("policies/", include("policies.api.urls")),
     path("maintenance/", include("maintenance.api.urls")),
     *router.urls,
 ]

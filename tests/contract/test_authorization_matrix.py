@@ -228,6 +228,30 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("spool-load", "POST"): Access("staff", "materials"),
     ("spool-unload", "POST"): Access("staff", "materials"),
     ("spool-deduction-list", "GET"): Access("user", "materials"),
+    # Lab policies: everyone logged in reads trainings, hours, closures and which machines run
+    # unattended; students read their own training records and quotas left; staff change them all.
+    ("policy-me", "GET"): Access("user", "policies"),
+    **{
+        (f"policy-{name}-list", method): Access("user" if method == "GET" else "staff", "policies")
+        for name in ("training", "requirement", "record", "hours", "closure")
+        for method in ("GET", "POST")
+    },
+    **{
+        (f"policy-{name}-detail", method): Access("user" if method == "GET" else "staff", "policies")
+        for name in ("training", "requirement", "hours", "closure")
+        for method in ("GET", "PUT", "PATCH", "DELETE")
+    },
+    ("policy-record-detail", "GET"): Access("own", "policies"),  # the student's own record
+    **{("policy-record-detail", m): Access("staff", "policies") for m in ("PUT", "PATCH", "DELETE")},
+    ("policy-record-import-csv", "POST"): Access("staff", "policies"),
+    **{("policy-quota-list", m): Access("staff", "policies") for m in ("GET", "POST")},
+    **{("policy-quota-detail", m): Access("staff", "policies") for m in ("GET", "PUT", "PATCH", "DELETE")},
+    ("policy-override-list", "GET"): Access("staff", "policies"),
+    ("policy-override-list", "POST"): Access("staff", "policies"),
+    **{("policy-override-detail", m): Access("staff", "policies") for m in ("GET", "PUT", "PATCH", "DELETE")},
+    ("policy-machine-list", "GET"): Access("user", "policies"),
+    ("policy-machine-detail", "GET"): Access("user", "policies"),
+    **{("policy-machine-detail", m): Access("staff", "policies") for m in ("PUT", "PATCH")},
     # Notifications: each user's own.
     ("notification-list", "GET"): Access("user", "notifications"),
     ("notification-read", "POST"): Access("user", "notifications"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import date, time
 
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
@@ -20,6 +21,15 @@ from maintenance.models import MaintenancePlan, OutOfOrderReport
 from materials.models import MaterialType, Spool
 from mes.models import TOKEN_SCOPE_NAMES
 from mes.services import api_token_create
+from policies.services import (
+    closure_create,
+    job_override_set,
+    opening_hours_add,
+    quota_create,
+    training_create,
+    training_record_create,
+    training_require,
+)
 from tests.federation.conftest import RemoteLab, make_partner
 from tests.jobs.conftest import gcode, make_machine, upload
 from tests.jobs.helpers import make_job
@@ -111,10 +121,25 @@ def seed_world(*, scope_tokens: bool = False) -> World:
     spool = Spool.objects.create(material=pla, initial_grams=1000, remaining_grams=800)
     plan = MaintenancePlan.objects.create(name="Lubricate rods", machine_type="printer-3d", every_days=30)
     report = OutOfOrderReport.objects.create(machine=mini, reason="Nozzle clogged", reported_by=student)
+    training = training_create(name="Large format", given_by="workshop staff")
+    requirement = training_require(training=training, machine=mini)
+    record = training_record_create(user=student, training=training, completed_on=date(2026, 1, 5))
+    hours = opening_hours_add(weekday=0, opens=time(9), closes=time(17))
+    closure = closure_create(start_date=date(2026, 12, 24), end_date=date(2026, 12, 26), reason="holidays")
+    quota = quota_create(user=student, max_hours=40)
+    override = job_override_set(job_id=world.jobs["queued"].pk, ignore_opening_hours=True)
     world.extra_pks = {
         "material-type": pla.pk,
         "spool": spool.pk,
         "maintenance-plan": plan.pk,
         "out-of-order-report": report.pk,
+        "policy-training": training.pk,
+        "policy-requirement": requirement.pk,
+        "policy-record": record.pk,
+        "policy-hours": hours.pk,
+        "policy-closure": closure.pk,
+        "policy-quota": quota.pk,
+        "policy-override": override.pk,
+        "policy-machine": mk4.pk,
     }
     return world

@@ -226,7 +226,8 @@ def test_my_jobs_costs_a_constant_number_of_queries(
     client = login(student)
     assert client.get("/jobs/live/").status_code == 200
     # 12, 1 for the unread notifications in the header, 4 for why queued jobs wait (machines,
-    # spool tracking, spools, maintenance).
-    with django_assert_max_num_queries(17):
+    # spool tracking, spools, maintenance), 4 for the lab's policies (training requirements, opening
+    # hours, closures, quotas).
+    with django_assert_max_num_queries(21):
         html = client.get("/jobs/live/").content.decode()
     assert html.count('<tr id="job-') == count
