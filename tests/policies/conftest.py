@@ -69,3 +69,19 @@ def page(user, path: str) -> str:
     response = browser_for(user).get(path)
     assert response.status_code == 200, response.status_code
     return html.unescape(response.content.decode())
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """A frozen, settable clock: ``clock.set(datetime)``; everything that asks ``timezone.now()`` sees it."""
+    from django.utils import timezone
+
+    class Clock:
+        now = utc(2026, 12, 7, 10, 0)
+
+        def set(self, value: datetime) -> None:
+            self.now = value
+
+    fixed = Clock()
+    monkeypatch.setattr(timezone, "now", lambda: fixed.now)
+    return fixed
