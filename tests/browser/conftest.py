@@ -39,6 +39,7 @@ PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 900}
 TIMEOUT_MS = 15_000  # for every Playwright wait (expect, click, goto)
 PASSWORD = "correct horse battery staple"
+SUBRESOURCES = {"script", "stylesheet", "image", "font"}
 
 # One thread at a time on the shared in-memory SQLite connection (see the module docstring).
 SERIAL = threading.RLock()
@@ -114,8 +115,20 @@ def page_errors() -> list[str]:
 
 
 def watch(page: Page, errors: list[str]) -> Page:
+    """Collect the page's JavaScript errors, console errors (CSP refusals among them) and failed loads
+    of its scripts, styles, images and fonts. A page answered with 4xx on purpose is not an error."""
+
+    def console(message) -> None:
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            errors.append(f"{page.url}: {message.text}")
+
+    def response(answer) -> None:
+        if answer.status >= 400 and answer.request.resource_type in SUBRESOURCES:
+            errors.append(f"{page.url}: {answer.status} for {answer.url}")
+
     page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
-    page.on("console", lambda msg: errors.append(f"{page.url}: {msg.text}") if msg.type == "error" else None)
+    page.on("console", console)
+    page.on("response", response)
     return page
 
 
@@ -123,7 +136,7 @@ def watch(page: Page, errors: list[str]) -> Page:
 def page(context, page_errors) -> Iterator[Page]:
     page = watch(context.new_page(), page_errors)
     yield page
-    assert not [e for e in page_errors if "404 (Not Found)" not in e], page_errors
+    assert not page_errors, page_errors
 
 
 @pytest.fixture

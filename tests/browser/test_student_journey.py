@@ -1,4 +1,4 @@
-"""A student logs in, uploads a G-code file and watches the job print on a simulated printer, in
+"""A student logs in, drops a G-code file on the form and watches the job print on a simulated printer, in
 Chromium: waiting → printing → finished on the same page, never reloaded (the live parts refresh)."""
 
 from __future__ import annotations
@@ -12,6 +12,21 @@ from tests.browser.conftest import PASSWORD, SERIAL
 from tests.jobs.dispatch_support import gcode
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def drop_file(page, selector: str, path) -> None:
+    """Drag a file from the desktop and drop it on ``selector``, as a person would."""
+    files = page.evaluate_handle(
+        """([name, text]) => {
+            const files = new DataTransfer();
+            files.items.add(new File([text], name, {type: "text/x-gcode"}));
+            return files;
+        }""",
+        [path.name, path.read_text()],
+    )
+    page.dispatch_event(selector, "dragover", {"dataTransfer": files})
+    page.dispatch_event(selector, "drop", {"dataTransfer": files})
+
 
 PRINT_SECONDS = 160  # simulated; about 8 s at the simulator's speed, so the page shows it printing
 
@@ -36,7 +51,8 @@ def test_a_student_submits_a_file_and_watches_it_print_without_reloading(
 
     page.get_by_role("link", name="Submit a job").first.click()
     expect(page.get_by_role("heading", name="Submit a print job")).to_be_visible()
-    page.get_by_label("G-code file").set_input_files(part)
+    drop_file(page, "form[data-upload-progress]", part)
+    expect(page.get_by_text("Chosen: bracket.gcode")).to_be_visible()
     page.get_by_label("Name").fill("wall bracket")
     page.get_by_role("button", name="Upload and queue").click()
 
@@ -58,3 +74,25 @@ def test_a_student_submits_a_file_and_watches_it_print_without_reloading(
     expect(page.locator("#jobs-active")).not_to_contain_text("wall bracket")
     assert page.evaluate("window.samePage") is True
     assert re.search(r"/jobs/(#job-[0-9a-f-]+)?$", page.url)
+
+
+def test_a_refused_file_shows_every_reason_on_the_form(page, farm, login, make_user, tmp_path):
+    """The file chosen with the file input; the pre-flight refuses it and says why, nothing is queued."""
+    with SERIAL:
+        farm.add_machine("prusa-mini", volume=(180, 180, 180))
+    login(page.context, make_user("ada"))
+    too_big = tmp_path / "table-leg.gcode"
+    too_big.write_bytes(gcode(seconds=60, size=(400.0, 40.0, 5.0)))
+    page.goto("/jobs/submit/")
+
+    page.get_by_label("G-code file").set_input_files(too_big)
+    expect(page.get_by_text("Chosen: table-leg.gcode")).to_be_visible()
+    page.get_by_role("button", name="Upload and queue").click()
+
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("The job was not accepted")
+    expect(alert.locator(".reasons li").first).to_contain_text("prusa-mini")
+    expect(page).to_have_url(re.compile(r"/jobs/submit/$"))
+    expect(page.get_by_role("button", name="Upload and queue")).to_be_enabled()  # try another file
+    page.goto("/jobs/")
+    expect(page.locator("#jobs-waiting")).to_contain_text("No job is waiting.")

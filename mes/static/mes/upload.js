@@ -1,4 +1,5 @@
-// Upload progress for forms marked data-upload-progress. Without JavaScript the form posts normally;
+// Upload progress for forms marked data-upload-progress, and a file dropped on the form goes into its
+// file input. Without JavaScript the form posts normally;
 // with it, the same POST goes through XMLHttpRequest so the browser reports upload progress. The
 // server's answer is 201 with the page to go to on success (a plain post gets a 303 there), or the form
 // with the reasons, whose #submit-panel replaces the current one.
@@ -8,6 +9,33 @@
     var bar = box && box.querySelector("progress");
     var text = box && box.querySelector(".upload-progress-text");
     var button = form.querySelector("button[type=submit]");
+    var input = form.querySelector("input[type=file]");
+    var chosen = form.querySelector(".drop-chosen");
+    // Drag and drop: a file dropped anywhere on the form goes into its file input.
+    if (input && window.DataTransfer) {
+      var show = function () {
+        if (chosen) { chosen.textContent = input.files.length ? "Chosen: " + input.files[0].name : ""; }
+      };
+      input.addEventListener("change", show);
+      form.addEventListener("dragover", function (e) {
+        if (e.dataTransfer && Array.prototype.indexOf.call(e.dataTransfer.types, "Files") >= 0) {
+          e.preventDefault();
+          form.classList.add("dragging");
+        }
+      });
+      form.addEventListener("dragleave", function (e) {
+        if (!form.contains(e.relatedTarget)) { form.classList.remove("dragging"); }
+      });
+      form.addEventListener("drop", function (e) {
+        form.classList.remove("dragging");
+        if (!e.dataTransfer || !e.dataTransfer.files.length) { return; }
+        e.preventDefault();
+        var files = new DataTransfer();
+        files.items.add(e.dataTransfer.files[0]);
+        input.files = files.files;
+        show();
+      });
+    }
     form.addEventListener("submit", function (event) {
       if (!window.FormData || !bar) { return; } // let the browser post the form itself
       event.preventDefault();
