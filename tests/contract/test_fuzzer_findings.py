@@ -41,7 +41,8 @@ def client(world, role: str) -> APIClient:
 
 def declared(schema, method: str, url: str, status: int) -> bool:
     given = url.split("?")[0].strip("/").split("/")
-    for template, operations in schema["paths"].items():
+    for template in sorted(schema["paths"], key=lambda t: t.count("{")):  # /jobs/queue/ before /jobs/{id}/
+        operations = schema["paths"][template]
         parts = template.strip("/").split("/")
         same = len(parts) == len(given) and all(
             p == g or p.startswith("{") for p, g in zip(parts, given, strict=True)
