@@ -1,20 +1,10 @@
-"""When will a job start and finish? A deliberately simple estimate for the "my jobs" page.
+"""When will a job start and finish? Estimates for the "my jobs" page, the job page, the API and the board.
 
-For a waiting job J with compatible machines M (active, of J's type, pre-flight fit; the named machine
-only, when J targets one):
-
-    start(J)  = now + (busy(M) + ahead(J)) / |M|
-    finish(J) = start(J) + own(J)
-
-* ``busy(M)``: the time left of the jobs the machines in M are printing now (the printer's own
-  "time left" when it reports one, else the file's estimate scaled by the job's progress).
-* ``ahead(J)``: the sum of the G-code estimated times of the waiting jobs of the same machine type ahead
-  of J in queue order (whatever machine they will end up on).
-* ``own(J)``: J's own G-code estimate.
-
-A file that states no estimate counts as ``DEFAULT_JOB_SECONDS``. The estimate ignores heating limits,
-bed clearing, the queue being stopped and jobs ahead that only fit machines J cannot use: it is a guide
-for students, not a schedule. A printing job's finish is now + its time left.
+A printing job finishes at now + its time left (the printer's own "time left" when it reports one,
+else the file's estimate scaled by the job's progress). A waiting job's start and finish come from
+``jobs.forecast``: the queue simulated forward over the machines, their current jobs, the lab's
+opening hours and the constraints (fit, material, training, quotas). A file that states no estimate
+counts as ``DEFAULT_JOB_SECONDS``.
 """
 
 from __future__ import annotations
@@ -24,13 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Q
 from django.utils import timezone
 
 from jobs.models import Job
-from jobs.preflight import MachineCapabilities, machine_fit_reasons
-from jobs.selectors import QUEUE_ORDER, job_constraints, machine_capabilities_for, queue_jobs
-from jobs.states import ACTIVE_STATES, QUEUE_STATES, JobState
+from jobs.states import ACTIVE_STATES, QUEUE_STATES
 from machines.selectors import machine_list, machine_live_states
 from machines.state import LiveState
 
@@ -44,7 +31,8 @@ class Estimate:
     seconds_left: float | None = None  # printing jobs: time until the print ends
     progress: float | None = None  # printing jobs: 0-100, from the job or else the printer's report
     wait_seconds: float | None = None  # waiting jobs: time until the estimated start
-    machines: int = 0  # compatible machines the waiting time was shared across
+    machines: int = 0  # waiting jobs: machines that could take the job
+    machine_name: str = ""  # waiting jobs: the machine the forecast puts it on
     note: str = ""
 
     @property
@@ -120,56 +108,22 @@ def job_estimates(*, jobs: Iterable[Job], now: datetime | None = None) -> dict[u
     if not waiting:
         return result
 
-    caps = machine_capabilities_for(machines=machines)
-    busy: dict[str, float] = {}
-    rows = Job.objects.filter(state__in=ACTIVE_STATES, machine__isnull=False).values_list(
-        "machine_id", "progress", "metadata__estimated_time_s"
-    )
-    for machine_id, progress, estimate in rows:
-        key = str(machine_id)
-        busy[key] = busy.get(key, 0.0) + remaining_seconds(
-            estimate=estimate, progress=progress, state=states.get(key)
-        )
+    from jobs.forecast import queue_forecast  # the forecast reads this module's time-left helpers
 
-    # The waiting jobs in queue order, up to the last of the ones asked about.
-    last = min(waiting, key=lambda j: (j.priority, -j.position))
-    types = {j.machine_type for j in waiting}
-    ahead_rows = (
-        queue_jobs()
-        .filter(machine_type__in=types)
-        .filter(Q(priority__gt=last.priority) | Q(priority=last.priority, position__lte=last.position))
-        .order_by(*QUEUE_ORDER)
-        .values_list("pk", "machine_type", "metadata__estimated_time_s")
-    )
-    ahead: dict[uuid.UUID, float] = {}
-    total: dict[str, float] = {}
-    for pk, machine_type, estimate in ahead_rows:
-        ahead[pk] = total.get(machine_type, 0.0)
-        total[machine_type] = ahead[pk] + _own_seconds(estimate)
-
+    forecast = queue_forecast(now=now)
     for job in waiting:
-        fitting = _fitting(job, caps)
-        if not fitting:
-            result[job.pk] = Estimate(note="no active machine fits this job right now")
-            continue
-        wait = (sum(busy.get(c.machine_id, 0.0) for c in fitting) + ahead.get(job.pk, 0.0)) / len(fitting)
-        start = now + timedelta(seconds=wait)
-        own = _own_seconds((job.metadata or {}).get("estimated_time_s"))
-        result[job.pk] = Estimate(
-            start=start,
-            finish=start + timedelta(seconds=own),
-            machines=len(fitting),
-            wait_seconds=wait,
-            note="after staff approval" if job.state == JobState.AWAITING_APPROVAL else "",
-        )
+        item = forecast.get(job.pk)
+        if item is None:
+            result[job.pk] = Estimate(note="too far back in the queue to estimate")
+        elif item.start is None:
+            result[job.pk] = Estimate(machines=item.machines, note=item.note)
+        else:
+            result[job.pk] = Estimate(
+                start=item.start,
+                finish=item.finish,
+                machines=item.machines,
+                wait_seconds=(item.start - now).total_seconds(),
+                machine_name=item.machine_name,
+                note=item.note,
+            )
     return result
-
-
-def _fitting(job: Job, caps: list[MachineCapabilities]) -> list[MachineCapabilities]:
-    constraints = job_constraints(job=job)
-    return [
-        c
-        for c in caps
-        if (not constraints.target_machine_id or c.machine_id == constraints.target_machine_id)
-        and not machine_fit_reasons(c, metadata=job.metadata or {}, constraints=constraints)
-    ]

@@ -8,9 +8,11 @@ a band. A policy is a class built once per scheduler run with what the run knows
 * ``band``: owner id → that owner's waiting jobs of this band still to try, in queue order;
 * ``order``: job pk → its place in the queue (0 = front).
 
-After a dispatch the scheduler calls ``dispatched(owner, job)``, so a policy can account for it
-within the run. Replace the policy with your own class (same two methods) to change the order; the
-training, quota, opening-hours and machine-fit checks still apply to whatever it picks.
+After a dispatch the scheduler calls ``dispatched(owner, job, at=None)`` (``at``: when, default now),
+so a policy can account for it within the run; the queue forecast (``jobs.forecast``), which plays the
+scheduler forward in time, also calls ``finished(owner, job)`` when a print it placed ends. Replace
+the policy with your own class (these three methods) to change the order; the training, quota,
+opening-hours and machine-fit checks still apply to whatever it picks, and the forecast follows it.
 
 The default, ``OwnerRoundRobin``: the owner with the fewest jobs on machines goes first; on a tie
 the owner who got a machine longest ago (never counts as longest), then the owner whose first job
@@ -80,10 +82,15 @@ class OwnerRoundRobin:
     def next_owner(self, band: dict, order: dict):
         return min(band, key=lambda owner: self.turns[owner].key(order[band[owner][0].pk]))
 
-    def dispatched(self, owner, job: Job) -> None:
+    def dispatched(self, owner, job: Job, at: datetime | None = None) -> None:
         turn = self.turns.setdefault(owner, OwnerTurn())
         turn.active += 1
-        turn.last_dispatch = timezone.now()
+        turn.last_dispatch = at or timezone.now()
+
+    def finished(self, owner, job: Job | None = None) -> None:
+        turn = self.turns.get(owner)
+        if turn is not None and turn.active > 0:
+            turn.active -= 1
 
 
 class QueueOrder:
@@ -95,7 +102,10 @@ class QueueOrder:
     def next_owner(self, band: dict, order: dict):
         return min(band, key=lambda owner: order[band[owner][0].pk])
 
-    def dispatched(self, owner, job: Job) -> None:
+    def dispatched(self, owner, job: Job, at: datetime | None = None) -> None:
+        pass
+
+    def finished(self, owner, job: Job | None = None) -> None:
         pass
 
 

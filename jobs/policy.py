@@ -165,14 +165,15 @@ class JobPolicies:
         )
 
 
-def job_policies(*, jobs: list[Job], now: datetime | None = None) -> JobPolicies:
-    """The lab's policies for these jobs' owners, read in a fixed number of queries."""
+def job_policies(*, jobs: list[Job], now: datetime | None = None, with_speed: bool = False) -> JobPolicies:
+    """The lab's policies for these jobs' owners, read in a fixed number of queries. The machines'
+    speed factors are read when opening hours apply (or ``with_speed``, for forecasts)."""
     now = now or timezone.now()
     snapshot = policy_snapshot(owner_ids={job.owner_id for job in jobs}, now=now)
     restricts = snapshot.calendar.restricts
     return JobPolicies(
         snapshot=snapshot,
-        speed=machine_speed_factors() if restricts else {},
+        speed=machine_speed_factors() if restricts or with_speed else {},
         ignore_hours=jobs_ignoring_hours([job.pk for job in jobs]) if restricts and jobs else set(),
     )
 

@@ -161,6 +161,7 @@ def job_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     _set_controls(job)
     events = job.events.select_related("actor").order_by("created_at")
     job.waiting_reason = selectors.queue_waiting_reasons(jobs=[job]).get(job.pk, "")
+    job.estimate = job_estimates(jobs=[job]).get(job.pk)
     context = {
         "job": job,
         "events": events,

@@ -112,6 +112,13 @@ class JobBatchSubmitSerializer(LocationSerializer):
         return attrs
 
 
+class EstimateSerializer(serializers.Serializer):
+    start = serializers.DateTimeField(allow_null=True, help_text="Printing jobs: when the print started.")
+    finish = serializers.DateTimeField(allow_null=True)
+    machine = serializers.CharField(help_text="Waiting jobs: the machine the forecast puts it on.")
+    note = serializers.CharField(help_text='Why there are no times, or e.g. "after staff approval".')
+
+
 class JobSerializer(serializers.ModelSerializer):
     owner = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True, help_text="Empty for external jobs."
@@ -129,6 +136,10 @@ class JobSerializer(serializers.ModelSerializer):
     )
     controls = serializers.SerializerMethodField(
         help_text="Which control actions the job offers now: can_pause, can_resume, can_cancel."
+    )
+    estimate = serializers.SerializerMethodField(
+        help_text="Waiting and printing jobs, in the job's detail and the queue: estimated start and finish "
+        "(the queue simulated forward over machines, opening hours, trainings and quotas); null otherwise."
     )
 
     class Meta:
@@ -159,6 +170,7 @@ class JobSerializer(serializers.ModelSerializer):
             "colour",
             "filament_need",
             "waiting_reason",
+            "estimate",
             "nozzle_diameter",
             "tags",
             "target_machine",
@@ -175,6 +187,18 @@ class JobSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_queue_index(self, job) -> int | None:
         return getattr(job, "queue_index", None)
+
+    @extend_schema_field(EstimateSerializer(allow_null=True))
+    def get_estimate(self, job) -> dict | None:
+        estimate = (self.context.get("estimates") or {}).get(job.pk)
+        if estimate is None:
+            return None
+        return {
+            "start": estimate.start,
+            "finish": estimate.finish,
+            "machine": estimate.machine_name,
+            "note": estimate.note,
+        }
 
     @extend_schema_field(serializers.CharField())
     def get_waiting_reason(self, job) -> str:

@@ -29,6 +29,7 @@ from jobs.api.serializers import (
     QueueStateSerializer,
     ReasonSerializer,
 )
+from jobs.estimates import job_estimates
 from jobs.exceptions import UploadTooLarge
 from jobs.uploads import install_upload_handler, too_many_files_message
 from mes.api.exceptions import ErrorSerializer
@@ -90,6 +91,12 @@ class JobViewSet(JobErrorMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
         if self._uploading:
             install_upload_handler(request, max_files=MAX_BATCH_FILES if post_action == "batch" else 1)
         return super().initialize_request(request, *args, **kwargs)
+
+    def retrieve(self, request, *args, **kwargs):
+        """One job; a waiting or printing one with its estimated start and finish."""
+        job = self.get_object()
+        context = {**self.get_serializer_context(), "estimates": job_estimates(jobs=[job])}
+        return Response(JobSerializer(job, context=context).data)
 
     def handle_exception(self, exc):
         if isinstance(exc, TooManyFilesSent):  # Django counts files too (DATA_UPLOAD_MAX_NUMBER_FILES)
@@ -245,11 +252,15 @@ class QueueView(JobErrorMixin, APIView):
 
         def build():
             items = list(selectors.queue_list(user=request.user))
-            context = {"waiting_reasons": selectors.queue_waiting_reasons(jobs=items)}
+            running = list(selectors.running_list(user=request.user))
+            context = {
+                "waiting_reasons": selectors.queue_waiting_reasons(jobs=items),
+                "estimates": job_estimates(jobs=[*items, *running]),
+            }
             body = {
                 "status": QueueStateSerializer(state).data,
                 "items": JobSerializer(items, many=True, context=context).data,
-                "running": JobSerializer(selectors.running_list(user=request.user), many=True).data,
+                "running": JobSerializer(running, many=True, context=context).data,
             }
             return Response(body)
 

@@ -284,6 +284,8 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("jobs:resume", "POST"): Access("own_page"),
     ("jobs:cancel", "POST"): Access("own_page"),
     ("jobs:bed-cleared", "POST"): Access("staff_page"),  # or the last job's owner (nobody here)
+    ("board:index", "GET"): PUBLIC,  # the hallway ETA board: first names only
+    ("board:fragment", "GET"): PUBLIC,
     ("fleet:board", "GET"): PAGE,  # students see which printers are free
     ("fleet:fragment", "GET"): PAGE,
     ("fleet:bed-cleared", "POST"): Access("staff_page"),

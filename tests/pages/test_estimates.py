@@ -1,4 +1,5 @@
-"""The start/finish estimate of jobs/estimates.py: jobs ahead shared across the machines that fit."""
+"""The start/finish estimate of jobs/estimates.py: the queue played forward (jobs/forecast.py) over the
+machines that fit, owners taking turns as the scheduler hands jobs out."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def test_waiting_jobs_start_after_the_jobs_ahead(printer, student, other_student
     a1, a2 = submit_job(student, name="a1"), submit_job(student, name="a2")
     b1 = submit_job(other_student, name="b1")
     estimates = job_estimates(jobs=[a1, a2, b1], now=NOW)
-    assert [(estimates[j.pk].start, estimates[j.pk].finish) for j in (a1, a2, b1)] == [
+    # owners take turns: b1 goes before the student's second job
+    assert [(estimates[j.pk].start, estimates[j.pk].finish) for j in (a1, b1, a2)] == [
         (_at(0), _at(EACH)),
         (_at(EACH), _at(2 * EACH)),
         (_at(2 * EACH), _at(3 * EACH)),
@@ -30,13 +32,13 @@ def test_waiting_jobs_start_after_the_jobs_ahead(printer, student, other_student
     assert estimates[b1.pk].machines == 1
 
 
-def test_the_wait_is_shared_across_compatible_machines_only(printer, student, submit_job):
+def test_jobs_are_spread_over_the_compatible_machines_only(printer, student, submit_job):
     printer("mk4-a")
     printer("mk4-b")
-    printer("small", volume=(30, 30, 30))  # the test print (50 mm) does not fit: not counted
+    printer("small", volume=(30, 30, 30))  # the test print (50 mm) does not fit: never used
     jobs = [submit_job(student, name=f"j{i}") for i in range(3)]
     estimates = job_estimates(jobs=jobs, now=NOW)
-    assert [estimates[j.pk].start for j in jobs] == [_at(0), _at(EACH / 2), _at(EACH)]
+    assert [estimates[j.pk].start for j in jobs] == [_at(0), _at(0), _at(EACH)]
     assert {estimates[j.pk].machines for j in jobs} == {2}
 
 

@@ -39,7 +39,10 @@ class MostWaitingFirst:
     def next_owner(self, band, order):
         return max(band, key=lambda owner: (len(band[owner]), -order[band[owner][0].pk]))
 
-    def dispatched(self, owner, job):
+    def dispatched(self, owner, job, at=None):
+        pass
+
+    def finished(self, owner, job=None):
         pass
 
 
