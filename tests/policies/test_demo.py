@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from jobs.exceptions import JobValidationError
 from jobs.estimates import job_estimates
+from jobs.exceptions import JobValidationError
 from machines.models import MachineConfig
 from mes.signals import demo_fleet_registered
 from policies.models import MachinePolicy, OpeningHours, Training, TrainingRecord
