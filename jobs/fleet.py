@@ -159,10 +159,11 @@ def _last_jobs(machine_ids: list) -> dict:
     return {job.machine_id: job for job in jobs}
 
 
-def fleet_cards() -> list[FleetCard]:
-    """One card per machine, in name order, with its loaded spools and maintenance state."""
+def fleet_cards(machines: list[MachineConfig] | None = None) -> list[FleetCard]:
+    """One card per machine (all by default, loaded with ``machine_list()``), in name order, with its
+    loaded spools and maintenance state."""
     registry = get_registry()
-    machines = list(machine_list())
+    machines = list(machine_list()) if machines is None else machines
     states = machine_live_states(machines)
     spools = loaded_spools_by_machine([m.pk for m in machines])
     low = {name.lower() for name in low_stock_material_names()}

@@ -300,7 +300,8 @@ def fleet_fragment(request: HttpRequest) -> HttpResponse:
 @staff_required
 def fleet_bed_cleared(request: HttpRequest, machine_id: uuid.UUID) -> HttpResponse:
     """Staff confirm the plate was removed: the machine may take the next job."""
-    return _bed_cleared(request, machine_id, done=reverse("fleet:board"), page=fleet_board_response)
+    done = _next_url(request) or reverse("fleet:board")
+    return _bed_cleared(request, machine_id, done=done, page=fleet_board_response)
 
 
 @require_POST
@@ -317,7 +318,7 @@ def fleet_machine_control(request: HttpRequest, machine_id: uuid.UUID, control: 
         messages.error(request, f"{machine.name}: {exc.message}")
         return fleet_board_response(request, status=exc.status_code)
     messages.success(request, f"{machine.name}: {result.message}.")
-    return redirect("fleet:board")
+    return redirect(_next_url(request) or "fleet:board")
 
 
 @require_POST
@@ -366,4 +367,4 @@ def fleet_maintenance(request: HttpRequest, machine_id: uuid.UUID, action: str) 
         messages.error(request, f"{machine.name}: {exc.message}")
         return fleet_board_response(request, status=exc.status_code)
     messages.success(request, f"{machine.name} {MAINTENANCE_DONE[action]}.")
-    return redirect("fleet:board")
+    return redirect(_next_url(request) or "fleet:board")

@@ -45,7 +45,7 @@ def lab(farm, runtime, make_user):
         waiting = [submit_job(student, name=name, seconds=900) for name in ("phone stand", "cable clip")]
         farm.clear_faults(idle)
         farm.poll(idle)
-    return {"student": student, "staff": staff, "printing": printing, "waiting": waiting}
+    return {"student": student, "staff": staff, "printing": printing, "waiting": waiting, "busy": busy}
 
 
 def on(machine):
@@ -65,6 +65,7 @@ def pages(lab) -> list[tuple[str, str, object, str]]:
         ("all-jobs", "/jobs/", lab["staff"], "All jobs"),
         ("submit", "/jobs/submit/", lab["student"], "Submit a print job"),
         ("job", f"/jobs/{job.pk}/", lab["student"], job.name),
+        ("machine", f"/machines/{lab['busy'].pk}/", lab["staff"], "prusa-mk4-01"),
     ]
 
 

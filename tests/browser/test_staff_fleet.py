@@ -1,4 +1,4 @@
-"""Lab staff filter the fleet board, find a machine and pause and resume its print, in Chromium."""
+"""Lab staff filter the fleet board, open a machine's page and pause and resume its print, in Chromium."""
 
 from __future__ import annotations
 
@@ -39,7 +39,9 @@ def _only_on(machine):
     return JobConstraints(target_machine_id=machine.pk)
 
 
-def test_staff_filter_the_board_and_pause_and_resume_a_print(page, login, make_user, busy_fleet):
+def test_staff_filter_the_board_open_a_machine_and_pause_and_resume_its_print(
+    page, login, make_user, busy_fleet
+):
     login(page.context, make_user("tech", staff=True))
     page.goto("/fleet/")
     cards = page.locator("article.machine-card")
@@ -62,14 +64,22 @@ def test_staff_filter_the_board_and_pause_and_resume_a_print(page, login, make_u
     expect(hinge.locator(".job-name")).to_have_text("enclosure-hinge")
     expect(hinge.locator(".job-owner")).to_have_text("ada")
 
-    hinge.get_by_role("button", name="Pause").click()
-    expect(page.get_by_text("enclosure-hinge: pause requested")).to_be_visible()
-    expect(page).to_have_url(re.compile(r"[?&]q=hinge"))  # back on the same filtered board
-    expect(hinge.locator(".machine-status")).to_have_text("Paused")
-    expect(hinge.get_by_role("button", name="Resume")).to_be_visible()
+    hinge.get_by_role("link", name="core-one").click()  # the machine's page
+    expect(page.get_by_role("heading", level=1)).to_contain_text("core-one")
+    jobs = page.locator("#machine-jobs")
+    expect(jobs.get_by_role("link", name="enclosure-hinge")).to_be_visible()
+    expect(page.locator("#machine-settings tr", has_text="API key")).to_contain_text("set, hidden")
+    live = page.locator("#machine-live")
+    expect(live.locator(".machine-status")).to_have_text("Printing")
 
-    hinge.get_by_role("button", name="Resume").click()
+    live.get_by_role("button", name="Pause").click()
+    expect(page.get_by_text("enclosure-hinge: pause requested")).to_be_visible()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("core-one")  # back on the machine's page
+    expect(live.locator(".machine-status")).to_have_text("Paused")
+
+    live.get_by_role("button", name="Resume").click()
     expect(page.get_by_text("enclosure-hinge: resume requested")).to_be_visible()
-    expect(hinge.locator(".machine-status")).to_have_text("Printing")
-    expect(hinge.get_by_role("button", name="Pause")).to_be_visible()
-    expect(cards).to_have_count(1)
+    expect(live.locator(".machine-status")).to_have_text("Printing")
+    expect(live.get_by_role("button", name="Pause")).to_be_visible()
+    page.get_by_role("link", name="← Fleet").click()
+    expect(cards).to_have_count(3)

@@ -289,6 +289,8 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("fleet:board", "GET"): PAGE,  # students see which printers are free
     ("fleet:fragment", "GET"): PAGE,
     ("fleet:bed-cleared", "POST"): Access("staff_page"),
+    ("machine:detail", "GET"): Access("staff_page"),  # a machine's page
+    ("machine:fragment", "GET"): Access("staff_page"),
     ("admin:index", "GET"): Access("admin"),
 }
 
