@@ -43,7 +43,7 @@ def _board_context() -> dict:
         Job.objects.filter(state__in=RUNNING_STATES).select_related("owner", "machine").order_by("started_at")
     )
     waiting = list(queue_jobs().select_related("owner")[: BOARD_WAITING_SHOWN * 3])
-    estimates = job_estimates(jobs=[*running, *waiting], now=now)
+    estimates = job_estimates(jobs=[*running, *waiting])
     rows = []
     for index, job in enumerate(waiting):
         estimate = estimates.get(job.pk)

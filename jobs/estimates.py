@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.core.cache import cache
 from django.utils import timezone
 
 from jobs.models import Job
@@ -84,7 +85,7 @@ def job_estimates(*, jobs: Iterable[Job], now: datetime | None = None) -> dict[u
     A constant number of queries however many jobs are passed: machines, their capabilities, the
     active jobs, the waiting jobs up to the last one asked about, and one cache read for live states.
     """
-    now = now or timezone.now()
+    asked_now, now = now, now or timezone.now()
     jobs = list(jobs)
     waiting = [j for j in jobs if j.state in QUEUE_STATES and j.position is not None]
     active = [j for j in jobs if j.state in ACTIVE_STATES]
@@ -108,9 +109,7 @@ def job_estimates(*, jobs: Iterable[Job], now: datetime | None = None) -> dict[u
     if not waiting:
         return result
 
-    from jobs.forecast import queue_forecast  # the forecast reads this module's time-left helpers
-
-    forecast = queue_forecast(now=now)
+    forecast = _forecast(now=None if asked_now is None else now)
     for job in waiting:
         item = forecast.get(job.pk)
         if item is None:
@@ -127,3 +126,22 @@ def job_estimates(*, jobs: Iterable[Job], now: datetime | None = None) -> dict[u
                 note=item.note,
             )
     return result
+
+
+FORECAST_CACHE_SECONDS = 10
+
+
+def _forecast(*, now: datetime | None) -> dict:
+    """The queue forecast; without an explicit ``now`` it is shared for a few seconds between pages,
+    the board and the API, and recomputed at once when the queue changes (its version is in the key)."""
+    from jobs.forecast import queue_forecast  # the forecast reads this module's time-left helpers
+    from jobs.selectors import queue_state_get
+
+    if now is not None:
+        return queue_forecast(now=now)
+    key = f"jobs.forecast:{queue_state_get().queue_version}"
+    found = cache.get(key)
+    if found is None:
+        found = queue_forecast()
+        cache.set(key, found, FORECAST_CACHE_SECONDS)
+    return found

@@ -13,7 +13,8 @@ from jobs import signals
 from jobs.exceptions import JobPermissionDenied, JobValidationError, QueueConflict
 from jobs.filament import filament_need
 from jobs.models import Job, JobEvent, QueueState
-from jobs.preflight import preflight_reasons
+from jobs.policy import submission_policies, submission_reasons
+from jobs.preflight import machine_fit_reasons, preflight_reasons
 from jobs.selectors import candidate_machines, job_can_change, job_constraints
 from jobs.services.lifecycle import (
     bump_versions,
@@ -25,6 +26,7 @@ from jobs.services.lifecycle import (
 from jobs.services.positions import Location, allocate_positions, lock_queue, write_positions
 from jobs.services.submit import material_reasons
 from jobs.states import ACTIVE_STATES, QUEUE_STATES, ActorKind, JobState
+from policies.selectors import training_rules
 
 UPDATABLE_FIELDS = (
     "name",
@@ -126,6 +128,20 @@ def job_update(*, job, user, data: dict, expected_version: int | None = None) ->
             candidate_machines(constraints=constraints), metadata=locked.metadata, constraints=constraints
         )
         reasons += material_reasons(constraints=constraints)
+        if not reasons and locked.owner is not None:  # the owner's trainings, as at submission
+            candidates = candidate_machines(constraints=constraints)
+            fitting = [
+                c
+                for c in candidates
+                if not machine_fit_reasons(
+                    c, metadata=locked.metadata, constraints=constraints, transient=False
+                )
+            ]
+            policies = submission_policies(user=locked.owner)
+            policies.quotas = []  # the job is counted already; only the machines changed
+            reasons += submission_reasons(
+                policies=policies, rules=training_rules(), fitting=fitting, metadata=locked.metadata
+            )
         if reasons:
             raise JobValidationError("the job would fit no machine with these constraints", reasons=reasons)
         if "material" in changed:  # the material names the density that turns lengths into grams

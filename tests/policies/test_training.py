@@ -134,3 +134,19 @@ def test_the_student_reads_their_own_trainings(student, other_student, fdm):
     ] == [("FDM basics", "2026-01-05", "Dr. Byron", True)]
     records = api_for(student).get("/api/policies/records/").json()["results"]
     assert [r["username"] for r in records] == ["s1234567"]
+
+
+def test_changing_a_job_to_machines_only_trained_people_use_is_refused(farm, student):
+    large = training_create(name="Large format", given_by="workshop staff")
+    big = farm.add_machine("big")
+    farm.add_machine("small")
+    training_require(training=large, machine=big)
+    job = submit_job(student, name="bracket")
+    response = api_for(student).patch(
+        f"/api/jobs/{job.pk}/", {"target_machine": str(big.pk), "version": job.version}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["reasons"] == [
+        "needs the training 'Large format' (given by workshop staff), which you have not completed (or it has "
+        "expired): every machine that could print this job requires it (big)"
+    ]
