@@ -1,12 +1,13 @@
-"""Reads for a machine's page (/machines/<id>/, staff): its live card, the jobs it printed, its recent
-events, what the driver reports and its settings (secrets never shown).
-
-No temperature history is stored anywhere (only the latest live state), so the page has no chart.
+"""Reads for a machine's page (/machines/<id>/, staff): its live card, a chart of its temperatures over
+the last hours (server-rendered SVG from machines.temperatures), the jobs it printed, its recent events,
+what the driver reports and its settings (secrets never shown).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.shortcuts import get_object_or_404
 
@@ -14,6 +15,7 @@ from events.models import Event
 from jobs.estimates import format_duration
 from jobs.fleet import FleetCard, fleet_cards
 from jobs.models import Job
+from machines import temperatures
 from machines.registry import get_registry
 from machines.selectors import machine_list
 
@@ -32,9 +34,74 @@ class SettingRow:
     is_set: bool = False
 
 
+@dataclass(frozen=True)
+class ChartLine:
+    sensor: str  # "tool0", "bed"
+    label: str  # "Tool 0", "Bed"
+    points: str  # SVG polyline points
+    last: float
+    style: int  # 0…3: its colour and dash pattern (site.css), so lines differ without colour too
+
+
+@dataclass(frozen=True)
+class TemperatureChart:
+    lines: list[ChartLine]
+    start: datetime
+    end: datetime
+    y_ticks: list[tuple[float, str]]  # (y in the drawing, label)
+    width: int = 600
+    height: int = 200
+    left: int = 44  # room for the labels
+    bottom: int = 180  # the plot's lower edge (labels under it)
+
+    @property
+    def summary(self) -> str:
+        latest = ", ".join(f"{line.label} {line.last:.0f} °C" for line in self.lines)
+        return f"Temperatures from {self.start:%H:%M} to {self.end:%H:%M} UTC; latest {latest}"
+
+
+def temperature_chart(samples: list[tuple[datetime, dict[str, float]]]) -> TemperatureChart | None:
+    """Polylines of each sensor over the samples' time span (None with fewer than two samples)."""
+    if len(samples) < 2:
+        return None
+    width, left, top, bottom = 600, 44, 8, 180
+    start, end = samples[0][0], samples[-1][0]
+    span = (end - start).total_seconds() or 1.0
+    values = [value for _, reading in samples for value in reading.values()]
+    low = math.floor(min(values) / 10) * 10
+    high = max(math.ceil(max(values) / 10) * 10, low + 10)
+    step = next(s for s in (10, 20, 25, 50, 100, 200) if (high - low) / s <= 5)
+    low, high = math.floor(low / step) * step, math.ceil(high / step) * step
+
+    def x(at: datetime) -> float:
+        return left + (width - left - 4) * (at - start).total_seconds() / span
+
+    def y(value: float) -> float:
+        return bottom - (bottom - top) * (value - low) / (high - low)
+
+    sensors = sorted({name for _, reading in samples for name in reading}, key=lambda n: (n == "bed", n))
+    lines = []
+    for index, sensor in enumerate(sensors):
+        points = [(x(at), y(reading[sensor])) for at, reading in samples if sensor in reading]
+        last = next(reading[sensor] for _, reading in reversed(samples) if sensor in reading)
+        label = "Bed" if sensor == "bed" else f"Tool {sensor[4:]}" if sensor.startswith("tool") else sensor
+        lines.append(
+            ChartLine(
+                sensor=sensor,
+                label=label,
+                points=" ".join(f"{px:.1f},{py:.1f}" for px, py in points),
+                last=last,
+                style=index % 4,
+            )
+        )
+    ticks = [(y(value), f"{value:g}") for value in range(int(low), int(high) + 1, int(step))]
+    return TemperatureChart(lines=lines, start=start, end=end, y_ticks=ticks)
+
+
 @dataclass
 class MachinePage:
     card: FleetCard
+    chart: TemperatureChart | None = None
     history: list[Job] = field(default_factory=list)  # each with .duration ("1 h 05 min"; "" while it runs)
     events: list[Event] = field(default_factory=list)
     properties: list[dict] = field(default_factory=list)  # what the driver reports: group, key, value
@@ -100,6 +167,7 @@ def machine_page(machine_id) -> MachinePage:
     ]
     return MachinePage(
         card=card,
+        chart=temperature_chart(temperatures.history(machine.pk)),
         history=history,
         events=events,
         properties=properties,

@@ -23,8 +23,9 @@ SCHEMES = ("light", "dark")
 
 
 @pytest.fixture
-def lab(farm, runtime, make_user):
+def lab(farm, runtime, make_user, settings):
     """A small lab: a printer printing a student's job, one idle, one unreachable; jobs waiting."""
+    settings.MACHINES_TEMPERATURE_SAMPLE_SECONDS = 0  # each poll a point of the machine page's chart
     student, staff = make_user("ada"), make_user("tech", staff=True)
     with SERIAL:
         busy = farm.add_machine("prusa-mk4-01", tags="open")
@@ -42,6 +43,8 @@ def lab(farm, runtime, make_user):
             timeout=30,
             message="the first job to print",
         )
+        for _ in range(20):  # the printer heats up: the chart has a curve
+            runtime.step()
         waiting = [submit_job(student, name=name, seconds=900) for name in ("phone stand", "cable clip")]
         farm.clear_faults(idle)
         farm.poll(idle)

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from jobs.models import Job
+from machines.machine_types.printer_state import Temperature
 from machines.services import machine_settings_update
 from tests.pages.conftest import csrf_post, printing_state, report, start_printing
 
@@ -16,7 +17,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def machine(printer, student, submit_job):
+def machine(printer, student, submit_job, settings):
+    settings.MACHINES_TEMPERATURE_SAMPLE_SECONDS = 0  # every poll adds a sample to the chart
     config = printer("mk4-07", tags=("open",))
     machine_settings_update(machine=config, settings={"API_KEY": "s3cret-key-123"})
     done = start_printing(submit_job(student, name="bracket"), config)
@@ -26,8 +28,17 @@ def machine(printer, student, submit_job):
         state_reason="finished on mk4-07",
     )
     now = start_printing(submit_job(student, name="hinge"), config)
-    report(config, printing_state(now.printer_file_name, progress=42.0))
+    report(config, printing_state(now.printer_file_name, progress=20.0))
+    hotter = printing_state(now.printer_file_name, progress=42.0)
+    hotter.temperatures["tool0"] = Temperature(actual=215.2, target=215.0)
+    report(config, hotter)
     return config
+
+
+def test_a_machine_that_reported_less_than_twice_has_no_chart_yet(login, staff, printer, settings):
+    config = printer("fresh")
+    html = login(staff).get(f"/machines/{config.pk}/").content.decode()
+    assert "<svg viewBox" not in html and "No readings yet" in html
 
 
 def test_staff_see_the_machine_live_with_its_history_and_settings(login, staff, machine):
@@ -44,7 +55,16 @@ def test_staff_see_the_machine_live_with_its_history_and_settings(login, staff, 
     assert re.search(r'data-key="API_KEY">.*?set, hidden', settings)
     assert re.search(r'data-key="HOST">.*?mk4-07.lab', settings)
     assert re.search(r'data-key="TAGS">.*?open<', settings)
-    assert "No temperature history is kept" in html
+    chart = html[html.index('id="machine-temperatures"') : html.index('id="machine-jobs"')]
+    assert '<svg viewBox="0 0 600 200" role="img" aria-label="Temperatures from' in chart
+    assert re.findall(
+        r'<polyline class="series series-\d" data-sensor="([a-z0-9]+)" points="[0-9., ]+"/>', chart
+    ) == [
+        "tool0",
+        "tool1",
+        "bed",
+    ]
+    assert "Tool 0 215 °C" in chart and "Bed 60 °C" in chart  # the latest readings, in the legend
     fragment = login(staff).get(f"/machines/{machine.pk}/live/").content.decode()
     assert 'class="card machine-card' in fragment and "<h1>" not in fragment
 
