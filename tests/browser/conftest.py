@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -29,7 +30,10 @@ from django.db import connections
 from django.test import Client
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from tests.jobs.dispatch_support import Farm, TaskRecorder, farm, jobs_simulator, tasks  # noqa: F401
+from machines.registry import reset_registry
+from plugins.registry import reset_plugin_registry
+from simulator import ThreadedSimulator
+from tests.jobs.dispatch_support import SIM_SPEED, Farm, TaskRecorder, tasks  # noqa: F401
 from tests.services import in_ci
 
 CHROMIUM = os.environ.get("MES_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -43,6 +47,36 @@ SUBRESOURCES = {"script", "stylesheet", "image", "font"}
 
 # One thread at a time on the shared in-memory SQLite connection (see the module docstring).
 SERIAL = threading.RLock()
+
+
+PRINTERS = 24  # simulated printers for this package's tests, each test takes fresh ones
+
+
+@pytest.fixture(scope="package")
+def browser_printers() -> Iterator[tuple[ThreadedSimulator, Callable[[], int]]]:
+    """The simulator of this package (its own, so the jobs tests' printers are not used up)."""
+    simulator = ThreadedSimulator(PRINTERS, "octoprint", speed=SIM_SPEED).start()
+    numbers = itertools.count(1)
+
+    def allocate() -> int:
+        number = next(numbers)
+        if number > PRINTERS:
+            pytest.fail("the browser tests' simulator ran out of printers; raise PRINTERS")
+        return number
+
+    yield simulator, allocate
+    simulator.stop()
+
+
+@pytest.fixture
+def farm(db, browser_printers) -> Iterator[Farm]:
+    """Simulated printers registered as machines, as tests/jobs/dispatch_support.py's ``farm``."""
+    simulator, allocate = browser_printers
+    reset_plugin_registry()
+    reset_registry()
+    yield Farm(sim=simulator, allocate=allocate)
+    reset_registry()
+    reset_plugin_registry()
 
 
 @pytest.fixture(autouse=True)
