@@ -75,7 +75,8 @@ def lab_today(now: datetime | None = None) -> date:
     return (now or timezone.now()).astimezone(lab_zone()).date()
 
 
-def valid_records() -> QuerySet[TrainingRecord]:
+def training_records() -> QuerySet[TrainingRecord]:
+    """Every training record (the whole history)."""
     return TrainingRecord.objects.all()
 
 

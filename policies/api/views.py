@@ -89,7 +89,7 @@ class TrainingRecordViewSet(PolicyViewMixin, viewsets.ModelViewSet):
     ordering_fields = ["completed_on", "id"]
 
     def get_queryset(self):
-        qs = selectors.valid_records().select_related("user", "training", "trainer")
+        qs = selectors.training_records().select_related("user", "training", "trainer")
         user = self.request.user
         return qs if user.is_staff else qs.filter(user=user)
 
