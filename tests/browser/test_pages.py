@@ -88,6 +88,8 @@ def test_screenshots_of_every_main_page(new_context, login, lab, screenshots, pa
                 target = screenshots / f"{name}-{size_name}-{scheme}.png"
                 page.screenshot(path=target, full_page=True)
                 taken.append(target)
+                if size_name == "desktop":  # what fits the screen, for docs/pages.md
+                    page.screenshot(path=screenshots / f"{name}-{size_name}-{scheme}-screen.png")
                 width = page.evaluate("document.documentElement.scrollWidth")
                 if width > size["width"]:
                     too_wide.append(f"{target.name}: {width} px")
