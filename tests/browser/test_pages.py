@@ -63,6 +63,7 @@ def pages(lab) -> list[tuple[str, str, object, str]]:
     return [
         ("login", "/accounts/login/", None, "Lab MES"),
         ("fleet", "/fleet/", lab["staff"], "Fleet"),
+        ("wall", "/fleet/?wall=1", lab["staff"], "Fleet"),
         ("printers", "/fleet/", lab["student"], "Printers"),
         ("jobs", "/jobs/", lab["student"], "My jobs"),
         ("all-jobs", "/jobs/", lab["staff"], "All jobs"),

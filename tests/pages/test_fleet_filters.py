@@ -83,3 +83,15 @@ def test_upload_script_gets_201_with_the_page_to_go_to_and_the_message_waits_the
     assert response.status_code == 201
     assert response["Location"] == f"/jobs/#job-{Job.objects.get().pk}"
     assert "Cube was submitted and is in the queue." in client.get("/jobs/").content.decode()
+
+
+def test_the_wall_screen_is_the_board_alone_and_keeps_the_filters(login, staff, fleet):
+    client = login(staff)
+    assert (
+        'href="?wall=1" class="heading-button wall-link">Wall screen</a>'
+        in client.get("/fleet/").content.decode()
+    )
+    html = client.get("/fleet/?tag=open&wall=1").content.decode()
+    assert '<div class="wall-screen">' in html and "Leave the wall screen" in html
+    assert "fleet-filters" not in html and _names(html) == ["mk4-busy", "mk4-idle"]
+    assert 'data-live-url="/fleet/live/?tag=open&amp;wall=1"' in html
