@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -141,6 +142,18 @@ class Stack:
 
     def restart(self, name: str) -> subprocess.Popen:
         return self.start(name, self.argv[name], role=self._role(name))
+
+    def revive_exited(self, names: Iterable[str]) -> list[str]:
+        """Restart those of ``names`` whose process has exited, as ``manage.py up``'s supervisor does
+        in production; returns the names restarted (for the test's report).
+
+        Only for processes the test did not stop on purpose: call it where production would have a
+        supervisor watching (a Celery worker can exit on a broker that vanished under it mid-ack).
+        """
+        revived = [name for name in names if self.processes[name].poll() is not None]
+        for name in revived:
+            self.restart(name)
+        return revived
 
     def _role(self, name: str) -> str:
         return name.split("-")[0]
