@@ -15,6 +15,11 @@ TEST_SERVICES_REDIS_URL ?= redis://127.0.0.1:6379/14
 TEST_ENV := env -u DATABASE_URL -u REDIS_URL -u TASK_ENGINE -u SECRET_KEY -u DEBUG -u ALLOWED_HOSTS MES_ENV_FILE=/dev/null
 # Extra pytest arguments for the test targets, e.g. `make test-fast ARGS="tests/jobs -x"`.
 ARGS ?=
+# Parallel pytest-xdist workers. Most tests wait on servers, browsers and processes rather than compute,
+# so more workers than cores pays; tests sharing one expensive thing keep to one worker
+# (`xdist_group` in conftest.py). WORKERS=0 runs everything in this process.
+WORKERS ?= 4
+XDIST := $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadgroup)
 
 .PHONY: run test test-fast lint test-sqlite test-services venv browser lock bench clean
 
@@ -49,15 +54,15 @@ lint: $(STAMP)
 
 # The quick loop while developing: the embedded default (SQLite, no services), no slow tests.
 test-fast: $(STAMP) browser
-	$(BIN)/pytest -m "not slow" $(ARGS)
+	$(BIN)/pytest $(XDIST) -m "not slow" $(ARGS)
 
 test-sqlite: $(STAMP) browser
-	$(BIN)/pytest $(ARGS)
+	$(BIN)/pytest $(XDIST) $(ARGS)
 
 # DATABASE_URL equal to TEST_DATABASE_URL is what makes conftest.py keep the services variables.
 test-services: $(STAMP) browser
 	TEST_DATABASE_URL=$(TEST_DATABASE_URL) DATABASE_URL=$(TEST_DATABASE_URL) \
-		REDIS_URL=$(TEST_SERVICES_REDIS_URL) TASK_ENGINE=celery $(BIN)/pytest -m "not slow" $(ARGS)
+		REDIS_URL=$(TEST_SERVICES_REDIS_URL) TASK_ENGINE=celery $(BIN)/pytest $(XDIST) -m "not slow" $(ARGS)
 
 test: lint test-sqlite test-services
 

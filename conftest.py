@@ -35,7 +35,28 @@ def scrub_environment(environ: os._Environ | dict) -> list[str]:
     for name in removed:
         del environ[name]
     environ["MES_ENV_FILE"] = os.devnull  # never read a .env file
+    if services_pass and environ.get("REDIS_URL") and environ.get("PYTEST_XDIST_WORKER"):
+        environ["REDIS_URL"] = worker_redis_url(environ["REDIS_URL"], environ["PYTEST_XDIST_WORKER"])
+        environ.pop("CELERY_BROKER_URL", None)  # follows REDIS_URL
     return removed
+
+
+# Databases below the services pass's own that parallel workers may take (gw1 the one below, ...);
+# 15 is TEST_REDIS_URL's.
+MAX_WORKERS_ON_REDIS = 8
+
+
+def worker_redis_url(url: str, worker: str) -> str:
+    """Each pytest-xdist worker of the services pass empties a Redis database of its own before every
+    test: gw0 keeps the configured one, gw1 takes the one below, and so on."""
+    index = int(worker.removeprefix("gw"))
+    if index >= MAX_WORKERS_ON_REDIS:
+        raise pytest.UsageError(f"at most {MAX_WORKERS_ON_REDIS} xdist workers can share the test Redis")
+    base, _, db = url.rpartition("/")
+    number = int(db or 0) - index
+    if number < 0:
+        raise pytest.UsageError(f"REDIS_URL {url} leaves no database for xdist worker {worker}")
+    return f"{base}/{number}"
 
 
 # With DJANGO_SETTINGS_MODULE exported, pytest-django read the settings before this file ran: too late
@@ -95,6 +116,26 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("postgres") and not on_postgres:
             item.add_marker(pytest.mark.skip(reason="runs in the PostgreSQL pass of make test"))
+        group = xdist_group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def xdist_group(item) -> str | None:
+    """Tests that share one expensive or global thing run on one pytest-xdist worker (``--dist
+    loadgroup``, as ``make test`` runs); every other test may run beside any other."""
+    path = item.path.as_posix()
+    if (
+        "octoprint_server" in item.fixturenames
+        or "[octoprint-real" in item.nodeid
+        or "real_octoprint" in item.nodeid
+    ):
+        return "octoprint"  # one real OctoPrint (and its virtualenv) per session
+    if "/tests/browser/" in path:
+        return "browser"  # one Chromium for the package
+    if path.endswith(("tests/machines/test_multiprocess.py", "tests/plugins/test_settings_multiprocess.py")):
+        return "registry-keys"  # processes sharing the test Redis's registry keys
+    return None
 
 
 @pytest.fixture(autouse=True)

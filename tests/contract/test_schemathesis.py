@@ -18,7 +18,9 @@ from rest_framework.test import APIClient
 
 from tests.contract.world import seed_world
 
-pytestmark = [pytest.mark.contract, pytest.mark.timeout(1500)]
+# Slow: ~7 minutes per role, so it runs once per `make test`, in the full embedded pass (the fuzzer
+# findings it led to are plain tests in test_fuzzer_findings.py, which run on PostgreSQL too).
+pytestmark = [pytest.mark.contract, pytest.mark.slow, pytest.mark.timeout(1500)]
 
 ST = Path(sys.executable).with_name("st")
 MAX_EXAMPLES = 10

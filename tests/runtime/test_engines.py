@@ -14,7 +14,7 @@ from django_q.models import OrmQ
 
 from mes.celery import app as celery_app
 from mes.engine import Schedule, enqueue, schedule
-from tests.services import require_redis
+from tests.services import private_redis
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,12 +124,23 @@ def test_embedded_engine_runs_a_task_in_a_real_cluster(tmp_path):
 
 @pytest.mark.slow
 def test_celery_engine_runs_the_same_task_in_a_real_worker(tmp_path):
-    redis_url = require_redis().rsplit("/", 1)[0] + "/7"
-    env = _isolated_env(tmp_path, REDIS_URL=redis_url, TASK_ENGINE="celery")
-    _manage(env, "migrate", "--verbosity", "0")
-    _manage(env, "shell", "--no-imports", "-c", SEED)
-    argv = [sys.executable, "-m", "celery", "-A", "mes", "worker", "--pool", "solo", "--loglevel", "WARNING"]
-    remaining = _run_engine_until_done(env, argv)
+    with private_redis() as redis_url:
+        env = _isolated_env(tmp_path, REDIS_URL=redis_url, TASK_ENGINE="celery")
+        _manage(env, "migrate", "--verbosity", "0")
+        _manage(env, "shell", "--no-imports", "-c", SEED)
+        argv = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "mes",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "WARNING",
+        ]
+        remaining = _run_engine_until_done(env, argv)
     assert remaining == ["machine:live"]
 
 

@@ -22,29 +22,20 @@ import redis
 import requests
 
 from tests.runtime.fault_support import Stack, free_port, fresh_postgres, gcode, running
-from tests.services import require_postgres, require_redis
+from tests.services import private_redis, require_postgres, require_redis
 from tests.waiting import wait_until
 
 IDLE, PRINTING_CODES, AWAITING_BED_CLEAR, DISCONNECTED = 100, {110, 111, 114}, 201, 300
-PROD_REDIS_DB = 3
-
-
-def _redis_db_url(db: int) -> str:
-    return require_redis().rsplit("/", 1)[0] + f"/{db}"
 
 
 @pytest.fixture
 def prod_stack(tmp_path):
-    """Celery on Redis db 3, PostgreSQL in a database of its own; both emptied afterwards."""
+    """Celery on a Redis server of its own, PostgreSQL in a database of its own; both gone afterwards."""
     server = require_postgres()
-    redis_url = _redis_db_url(PROD_REDIS_DB)
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    with fresh_postgres(server) as database_url:
+    with private_redis() as redis_url, fresh_postgres(server) as database_url:
         stack = Stack(tmp_path / "var", database_url=database_url, redis_url=redis_url, engine="celery")
         with running(stack):
             yield stack
-    client.flushdb()
 
 
 @pytest.fixture

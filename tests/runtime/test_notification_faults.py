@@ -9,10 +9,9 @@ import threading
 import uuid
 
 import pytest
-import redis
 
 from tests.runtime.fault_support import Stack, fresh_postgres, running
-from tests.services import require_postgres, require_redis
+from tests.services import private_redis, require_postgres
 from tests.waiting import wait_until
 
 
@@ -87,10 +86,7 @@ def stack(request, tmp_path, smtp):
         with running(stack):
             yield stack
         return
-    redis_url = require_redis()
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    with fresh_postgres(require_postgres()) as database_url:
+    with private_redis() as redis_url, fresh_postgres(require_postgres()) as database_url:
         stack = Stack(
             tmp_path / "var",
             database_url=database_url,
@@ -100,7 +96,6 @@ def stack(request, tmp_path, smtp):
         )
         with running(stack):
             yield stack
-    client.flushdb()
 
 
 def _finished(stack: Stack, name: str) -> None:

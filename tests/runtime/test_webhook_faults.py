@@ -8,10 +8,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-import redis
 
 from tests.runtime.fault_support import Stack, fresh_postgres, running
-from tests.services import require_postgres, require_redis
+from tests.services import private_redis, require_postgres
 from tests.waiting import wait_until
 from webhooks.signing import verify
 
@@ -69,10 +68,7 @@ def stack(request, tmp_path):
         with running(stack):
             yield stack
         return
-    redis_url = require_redis()
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    with fresh_postgres(require_postgres()) as database_url:
+    with private_redis() as redis_url, fresh_postgres(require_postgres()) as database_url:
         stack = Stack(
             tmp_path / "var",
             database_url=database_url,
@@ -82,7 +78,6 @@ def stack(request, tmp_path):
         )
         with running(stack):
             yield stack
-    client.flushdb()
 
 
 def _delivery(stack: Stack) -> tuple[str, int]:

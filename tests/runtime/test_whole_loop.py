@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.runtime.fault_support import Stack, fresh_postgres, gcode, running
-from tests.services import require_postgres, require_redis
+from tests.services import private_redis, require_postgres
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -53,11 +53,7 @@ def test_embedded_engine_prints_a_job_end_to_end(tmp_path):
 
 def test_celery_engine_on_postgres_and_redis_prints_a_job_end_to_end(tmp_path):
     server = require_postgres()
-    redis_url = require_redis().rsplit("/", 1)[0] + "/6"
-    import redis
-
-    redis.Redis.from_url(redis_url).flushdb()
-    with fresh_postgres(server) as database_url:
+    with private_redis() as redis_url, fresh_postgres(server) as database_url:
         print_one_job(
             Stack(tmp_path / "var", database_url=database_url, redis_url=redis_url, engine="celery")
         )
