@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import BinaryIO
 
+from jobs.thumbnails import BGCODE_FORMATS, Candidate, Choice, choose, text_candidates
+
 EXTENSIONS = {".gcode": "gcode", ".gco": "gcode", ".g": "gcode", ".bgcode": "bgcode"}
 BGCODE_MAGIC = b"GCDE"
 _CHECK_FIRST_LINES = 500  # content check: these many non-empty lines must all look like G-code
@@ -86,6 +88,7 @@ class GcodeReport:
     metadata: dict
     forbidden: list[tuple[int, str]]  # (line number, command)
     warnings: list[str]
+    thumbnail: Choice = field(default_factory=lambda: Choice(None))  # the picture to keep (jobs.thumbnails)
 
 
 class _Scanner:
@@ -107,6 +110,7 @@ class _Scanner:
         self.move_bounds = Bounds()
         self.nozzle_temps: list[float] = []
         self.bed_temps: list[float] = []
+        self.thumbnails: list[Candidate] = []
 
     def feed(self, raw: bytes, *, check: bool) -> None:
         self.line_no += 1
@@ -367,9 +371,16 @@ def inspect_gcode(stream: BinaryIO, *, original_name: str, forbidden_commands: f
             scanner.feed(raw, check=True)
         if scanner.commands == 0:
             raise NotGcode("the file contains no G-code commands")
+        scanner.thumbnails = text_candidates(stream)
     else:
         warnings = _scan_bgcode(stream, scanner)
-    return GcodeReport(file_format, scanner.metadata(file_format), scanner.forbidden, warnings)
+    metadata = scanner.metadata(file_format)
+    thumbnail = choose(scanner.thumbnails)
+    if thumbnail.thumbnail is not None:
+        metadata["thumbnail"] = thumbnail.thumbnail.describe()
+    elif thumbnail.note:
+        metadata["thumbnail"] = {"note": thumbnail.note}
+    return GcodeReport(file_format, metadata, scanner.forbidden, warnings, thumbnail)
 
 
 # Binary G-code (libbgcode): file header, then blocks of header + parameters + data + optional CRC32.
@@ -417,6 +428,10 @@ def _scan_bgcode(stream: BinaryIO, scanner: _Scanner) -> list[str]:
             raise NotGcode("the binary G-code is truncated")
         blocks += 1
         if block_type == 5:
+            if compression == 0 and len(params) == 6:
+                kind, width, height = struct.unpack("<HHH", params)
+                if kind in BGCODE_FORMATS:
+                    scanner.thumbnails.append(Candidate(BGCODE_FORMATS[kind], width, height, data))
             continue
         if compression not in (0, 1) or (block_type == 1 and encoding != 0):
             unscanned += block_type == 1

@@ -18,6 +18,12 @@ def job_upload_to(instance: Job, filename: str) -> str:
     return f"jobs/{instance.created_at:%Y/%m}/{instance.id}{suffix}"
 
 
+def job_thumbnail_upload_to(instance: Job, filename: str) -> str:
+    """Next to the job's file: ``jobs/2026/12/<id>.thumb.png`` (or ``.jpg``)."""
+    suffix = PurePath(filename).suffix.lower()
+    return f"jobs/{instance.created_at:%Y/%m}/{instance.id}.thumb{suffix}"
+
+
 class Job(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
@@ -38,6 +44,9 @@ class Job(models.Model):
     size = models.BigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # The slicer's picture from the G-code header, checked at upload (jobs.thumbnails); served to the
+    # owner and staff only, at /jobs/<id>/thumbnail/.
+    thumbnail = models.FileField(upload_to=job_thumbnail_upload_to, max_length=300, blank=True)
     # The name the file has on the printer; it carries the job UUID so identity never depends on guessing.
     printer_file_name = models.CharField(max_length=255, db_index=True)
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("live/", views.job_list_fragment, name="list-fragment"),
     path("submit/", views.job_submit, name="submit"),
     path("<uuid:pk>/", views.job_detail, name="detail"),
+    path("<uuid:pk>/thumbnail/", views.job_thumbnail, name="thumbnail"),
     path("<uuid:pk>/pause/", views.job_control, {"action": ControlAction.PAUSE}, name="pause"),
     path("<uuid:pk>/resume/", views.job_control, {"action": ControlAction.RESUME}, name="resume"),
     path("<uuid:pk>/cancel/", views.job_control, {"action": ControlAction.CANCEL}, name="cancel"),

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import functools
 import uuid
+from pathlib import PurePath
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -169,6 +171,35 @@ def job_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         "deductions": list(deductions_for_job(job.pk).select_related("spool__material")),
     }
     return render(request, "jobs/detail.html", context)
+
+
+THUMBNAIL_TYPES = {".png": "image/png", ".jpg": "image/jpeg"}
+
+
+@require_GET
+@login_required
+def job_thumbnail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """The slicer's picture of a job (owner or staff; 404 for others and for a job without one).
+
+    Private caching: the picture never changes once the job exists, so the browser keeps it for a day
+    and revalidates with its ETag; shared caches never store it."""
+    job = get_object_or_404(selectors.job_list_visible(user=request.user).exclude(thumbnail=""), pk=pk)
+    content_type = THUMBNAIL_TYPES.get(PurePath(job.thumbnail.name).suffix.lower())
+    if content_type is None:
+        raise Http404("no thumbnail")
+    etag = f'"{job.pk.hex}-{job.sha256[:16]}"'
+    if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+        response = HttpResponse(status=304)
+    else:
+        try:
+            response = FileResponse(job.thumbnail.open("rb"), content_type=content_type)
+        except FileNotFoundError as exc:
+            raise Http404("the thumbnail file is gone") from exc
+    response["ETag"] = etag
+    response["Cache-Control"] = "private, max-age=86400"
+    response["X-Content-Type-Options"] = "nosniff"
+    patch_vary_headers(response, ["Cookie"])
+    return response
 
 
 @require_POST

@@ -27,6 +27,7 @@ from jobs.selectors import candidate_machines
 from jobs.services.lifecycle import bump_versions
 from jobs.services.positions import BACK, Location, allocate_positions, lock_queue
 from jobs.states import ActorKind, JobState
+from jobs.thumbnails import thumbnail_store
 from jobs.uploads import max_upload_bytes, too_large_message
 from materials.selectors import material_by_name, material_types, tracking_enabled
 from policies.selectors import training_rules
@@ -235,6 +236,7 @@ def _add_locked(*, user, specs, location, actor_kind, saved: list[str]) -> list[
         spec.file.seek(0)
         job.file.save(spec.file.name or "job.gcode", spec.file, save=False)
         saved.append(job.file.name)
+        saved += thumbnail_store(job=job, choice=spec.report.thumbnail)
         jobs.append(job)
     Job.objects.bulk_create(jobs, batch_size=500)
     actor = user if user.is_authenticated else None

@@ -275,6 +275,7 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("password_reset_confirm", "POST"): PUBLIC,
     ("password_reset_complete", "GET"): PUBLIC,
     ("jobs:detail", "GET"): Access("own_page"),
+    ("jobs:thumbnail", "GET"): Access("own_page"),  # the slicer's picture (404 without one)
     ("home", "GET"): PAGE,
     ("jobs:list", "GET"): PAGE,
     ("jobs:list-fragment", "GET"): PAGE,

@@ -33,6 +33,7 @@ from policies.services import (
 from tests.federation.conftest import RemoteLab, make_partner
 from tests.jobs.conftest import gcode, make_machine, upload
 from tests.jobs.helpers import make_job
+from tests.jobs.thumbnail_samples import with_thumbnail
 from webhooks.models import Delivery, Endpoint
 
 # Every scope a token can carry, one token each (plus "*" for the all-scopes callers).
@@ -74,7 +75,7 @@ def seed_world(*, scope_tokens: bool = False) -> World:
     mini = make_machine("mini", volume=(180, 180, 180))
     world.machines = [mk4, mini]
     student, other = world.users["student"], world.users["other"]
-    spec = JobSpec(file=upload(name="bracket.gcode"), name="bracket")
+    spec = JobSpec(file=upload(with_thumbnail(gcode()), name="bracket.gcode"), name="bracket")
     world.jobs = {
         "queued": job_submit(user=student, spec=spec),
         "other_queued": make_job(other, name="other's part"),
