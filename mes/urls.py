@@ -31,6 +31,7 @@ urlpatterns = [
     path("fleet/", include("jobs.fleet_urls")),
     path("board/", include("jobs.board_urls")),  # the public ETA board (no login)
     path("machines/", include("jobs.machine_urls")),
+    path("dashboard/", include("jobs.dashboard_urls")),  # staff: utilisation, outcomes, waits, usage
     # Browsers ask for /favicon.ico on pages that do not name one (the JSON API, files).
     path("favicon.ico", RedirectView.as_view(url=static("mes/favicon.svg"), permanent=True)),
     path("", mes_views.home, name="home"),

@@ -292,6 +292,7 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("fleet:bed-cleared", "POST"): Access("staff_page"),
     ("machine:detail", "GET"): Access("staff_page"),  # a machine's page
     ("machine:fragment", "GET"): Access("staff_page"),
+    ("dashboard:page", "GET"): Access("staff_page"),  # the staff dashboard, and its CSV
     ("admin:index", "GET"): Access("admin"),
 }
 

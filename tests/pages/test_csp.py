@@ -68,6 +68,7 @@ def _pages(world) -> list[str]:
         f"/jobs/{job.pk}/",
         "/fleet/",
         "/fleet/live/",
+        "/dashboard/",
         "/notifications/",
         "/notifications/preferences/",
         "/accounts/password_change/",
