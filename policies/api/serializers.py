@@ -4,6 +4,7 @@ import copy
 from datetime import date
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from policies.models import (
@@ -22,10 +23,10 @@ from policies.selectors import lab_today
 EARLIEST, LATEST = date(2000, 1, 1), date(2200, 12, 31)
 
 
+# Validates with the model's own ``full_clean`` (fields, ``clean()`` and every database constraint), so
+# a bad combination is a 400 naming the problem, never a database error. (A comment, not a docstring:
+# the schema would show it as every subclass's description.)
 class CleanModelSerializer(serializers.ModelSerializer):
-    """Validates with the model's own ``full_clean`` (fields, ``clean()`` and every database constraint),
-    so a bad combination is a 400 naming the problem, never a database error."""
-
     def validate(self, attrs):
         for name, value in attrs.items():
             if isinstance(value, date) and not EARLIEST <= value <= LATEST:
@@ -81,7 +82,20 @@ class TrainingRecordSerializer(CleanModelSerializer):
         return obj.completed_on <= today and (obj.expires_on is None or obj.expires_on >= today)
 
 
+@extend_schema_field(
+    {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$", "example": "09:00"}
+)
+class WallClockTimeField(serializers.TimeField):
+    """A wall-clock time in the lab's time zone, "HH:MM" (no offset: it is not an instant)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%H:%M", input_formats=["%H:%M", "%H:%M:%S"], **kwargs)
+
+
 class OpeningHoursSerializer(CleanModelSerializer):
+    opens = WallClockTimeField(help_text="Opening time, HH:MM in the lab's time zone (TIME_ZONE).")
+    closes = WallClockTimeField(help_text="Closing time, HH:MM, later the same day.")
+
     class Meta:
         model = OpeningHours
         fields = ["id", "weekday", "opens", "closes"]
@@ -119,7 +133,7 @@ class MachinePolicySerializer(serializers.ModelSerializer):
         read_only_fields = ["machine"]
 
 
-class CsvUploadSerializer(serializers.Serializer):
+class TrainingCsvUploadSerializer(serializers.Serializer):
     file = serializers.FileField(
         help_text="CSV: username, training, completed_on[, trainer, expires_on, notes]."
     )
