@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -32,6 +33,7 @@ from jobs.fleet import (
     machines_awaiting_bed_clear,
     queue_summary,
 )
+from jobs.fleet_live import fleet_live_response
 from jobs.forms import JobSubmitForm
 from jobs.remote import remote_runs
 from jobs.services.bed import machine_bed_clear
@@ -285,11 +287,37 @@ def _job_submit(request: HttpRequest) -> HttpResponse:
 
 
 # -- fleet board -------------------------------------------------------------------------------------
+# The compact table view (/fleet/?view=table) shows this many machines a page.
+FLEET_TABLE_PAGE = 100
+
+
+def _page_numbers(page) -> list[int | None]:
+    """The page links to show: the first, the last and two around the current one (None: a gap)."""
+    last = page.paginator.num_pages
+    wanted = sorted({1, last, *range(max(1, page.number - 2), min(last, page.number + 2) + 1)})
+    numbers: list[int | None] = []
+    for number in wanted:
+        if numbers and number - (numbers[-1] or 0) > 1:
+            numbers.append(None)
+        numbers.append(number)
+    return numbers
+
+
 def _fleet_context(request: HttpRequest) -> dict:
     cards = fleet_cards()
     filters = FleetFilter.from_query(request.GET)
+    matching = [card for card in cards if filters.matches(card)]
+    table = request.GET.get("view") == "table"
+    page = None
+    if table:
+        page = Paginator(matching, FLEET_TABLE_PAGE).get_page(request.GET.get("page"))
     return {
-        "cards": [card for card in cards if filters.matches(card)],
+        "cards": list(page.object_list) if page is not None else matching,
+        "matching": len(matching),
+        "table": table,
+        "page": page,
+        "page_number": page.number if page is not None else None,
+        "page_numbers": _page_numbers(page) if page is not None else [],
         "fleet_size": len(cards),
         "filters": filters,
         # Where the card's buttons come back to: the board with the same filters.
@@ -324,7 +352,7 @@ def fleet_board(request: HttpRequest) -> HttpResponse:
 def fleet_fragment(request: HttpRequest) -> HttpResponse:
     if not request.user.is_staff:
         return render(request, "fleet/_availability.html", _availability_context())
-    return render(request, "fleet/_board.html", _fleet_context(request))
+    return fleet_live_response(request, _fleet_context(request))
 
 
 @require_POST

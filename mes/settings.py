@@ -84,6 +84,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
+    "mes.live.LiveVersionMiddleware",  # live parts: 204 when the client shows the current version
 ]
 
 # Content-Security-Policy (django-csp): scripts and styles only from our own static files, no inline
