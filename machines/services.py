@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
 from machines.models import MachineConfig, MachineSetting
 from machines.registry import MachineRegistry, get_registry
+from machines.signals import machines_created
 from mes.exceptions import DomainError
+from plugins.generation import generation_bump
 from plugins.setting_defs import SettingDefinition, validate_settings
 from plugins.setting_defs import SettingsInvalid as SettingsInvalid  # re-export: machines.api catches it
 
@@ -30,11 +32,18 @@ def _write_settings(
             )
 
 
-def _check_name(name: Any, *, exclude_pk: Any = None) -> dict[str, str]:
+def _name_problem(name: Any) -> str | None:
     if not isinstance(name, str) or not name.strip():
-        return {"name": "A machine needs a name."}
+        return "A machine needs a name."
     if len(name.strip()) > 100:
-        return {"name": "Names are at most 100 characters."}
+        return "Names are at most 100 characters."
+    return None
+
+
+def _check_name(name: Any, *, exclude_pk: Any = None) -> dict[str, str]:
+    problem = _name_problem(name)
+    if problem:
+        return {"name": problem}
     clash = MachineConfig.objects.filter(name=name.strip()).exclude(pk=exclude_pk)
     if clash.exists():
         return {"name": f"A machine named {name.strip()!r} already exists."}
@@ -62,6 +71,90 @@ def machine_create(
         )
         _write_settings(machine, validated)
     return machine
+
+
+# Rows in one bulk create: a lab registering its whole fleet at once, not an unbounded request.
+MAX_BULK_MACHINES = 5000
+
+
+def machines_create_many(*, machines: list[dict[str, Any]]) -> list[MachineConfig]:
+    """Add many machines in one transaction, all or none, with one registry reload for the batch.
+
+    Creating machines one by one bumps the registry generation each time, so every next create
+    reloads the whole registry: a thousand machines took minutes. Here every row is checked against
+    one registry snapshot, the rows are inserted in bulk and the generation moves once. Each row has
+    the keys of ``machine_create``; errors name the row (``{"3.name": [...]}``,
+    ``{"7.settings.HOST": [...]}``).
+    """
+    if len(machines) > MAX_BULK_MACHINES:
+        raise ValidationError({"machines": f"At most {MAX_BULK_MACHINES} machines in one batch."})
+    registry = get_registry()
+    names = [row.get("name").strip() for row in machines if isinstance(row.get("name"), str)]
+    taken = set(MachineConfig.objects.filter(name__in=names).values_list("name", flat=True))
+    first_row: dict[str, int] = {}
+    errors: dict[str, list[str]] = {}
+    rows: list[tuple[MachineConfig, dict[str, tuple[SettingDefinition, str | None]]]] = []
+    for index, row in enumerate(machines):
+        name = row.get("name")
+        problem = _name_problem(name)
+        if problem is None and name.strip() in taken:
+            problem = f"A machine named {name.strip()!r} already exists."
+        elif problem is None and name.strip() in first_row:
+            problem = f"Row {first_row[name.strip()]} has the same name."
+        if problem is None:
+            first_row[name.strip()] = index
+        else:
+            errors[f"{index}.name"] = [problem]
+        choice = _check_choice(registry, row.get("machine_type"), row.get("driver"))
+        for field, message in choice.items():
+            errors[f"{index}.{field}"] = [message]
+        if choice:
+            continue
+        try:
+            validated = validate_settings(
+                registry.definitions_for(row["machine_type"], row["driver"]), row.get("settings") or {}
+            )
+        except SettingsInvalid as exc:
+            body = exc.api_body()["settings"]
+            if isinstance(body, dict):
+                errors.update({f"{index}.settings.{key}": list(msgs) for key, msgs in body.items()})
+            else:
+                errors[f"{index}.settings"] = list(body)
+            continue
+        config = MachineConfig(
+            name=(name or "").strip(),
+            machine_type=row["machine_type"],
+            driver=row["driver"],
+            active=bool(row.get("active", True)),
+        )
+        rows.append((config, validated))
+    if errors:
+        raise ValidationError(errors)
+    try:
+        with transaction.atomic():
+            return _insert_machines(rows)
+    except IntegrityError as exc:  # a machine of the same name was added meanwhile
+        raise ValidationError(
+            {"machines": "A machine of one of these names was just added; try again."}
+        ) from exc
+
+
+def _insert_machines(
+    rows: list[tuple[MachineConfig, dict[str, tuple[SettingDefinition, str | None]]]],
+) -> list[MachineConfig]:
+    configs = MachineConfig.objects.bulk_create([config for config, _ in rows], batch_size=500)
+    MachineSetting.objects.bulk_create(
+        [
+            MachineSetting(machine=config, config_type=definition.config_type, key=key, value=text)
+            for config, validated in rows
+            for key, (definition, text) in validated.items()
+            if text is not None
+        ],
+        batch_size=1000,
+    )
+    generation_bump(reason=f"{len(configs)} machines created")
+    machines_created.send(sender=MachineConfig, machines=configs)
+    return configs
 
 
 _UNSET: Any = object()

@@ -137,6 +137,13 @@ def on_machine_saved(sender, instance, **kwargs) -> None:
     transaction.on_commit(lambda: _guarded(f"machine {instance.pk}", publish))
 
 
+def on_machines_created(sender, machines, **kwargs) -> None:
+    """Machines added in bulk (``machines_create_many`` sends no ``post_save``) are published like one
+    saved alone."""
+    for config in machines:
+        on_machine_saved(sender, config)
+
+
 def on_machine_deleted(sender, instance, **kwargs) -> None:
     if not is_configured():
         return
@@ -190,10 +197,11 @@ def connect() -> None:
     from jobs.models import QueueState
     from jobs.signals import job_state_changed, queue_changed
     from machines.models import MachineConfig
-    from machines.signals import machine_state_changed
+    from machines.signals import machine_state_changed, machines_created
 
     machine_state_changed.connect(on_machine_state_changed, dispatch_uid="opcua.machine_state")
     post_save.connect(on_machine_saved, sender=MachineConfig, dispatch_uid="opcua.machine_saved")
+    machines_created.connect(on_machines_created, dispatch_uid="opcua.machines_created")
     post_delete.connect(on_machine_deleted, sender=MachineConfig, dispatch_uid="opcua.machine_deleted")
     job_state_changed.connect(on_job_state_changed, dispatch_uid="opcua.job_state")
     queue_changed.connect(on_queue_changed, dispatch_uid="opcua.queue")

@@ -99,6 +99,25 @@ class MachineViewSet(viewsets.ModelViewSet):
         machine = _call_service(services.machine_create, **serializer.validated_data)
         return self._read(machine, status=status.HTTP_201_CREATED)
 
+    @extend_schema(
+        request=MachineWriteSerializer(many=True),
+        responses={201: MachineSerializer(many=True)},
+    )
+    @action(detail=False, methods=["post"], url_path="bulk", pagination_class=None, filter_backends=[])
+    def bulk(self, request):
+        """Create many machines at once (a lab registering its fleet), all or none; errors name the row
+        (``3.name``). The registry reloads once for the batch."""
+        if not isinstance(request.data, list):
+            raise ValidationError({"non_field_errors": ["Send a JSON list of machines."]})
+        serializer = MachineWriteSerializer(
+            data=request.data, many=True, max_length=services.MAX_BULK_MACHINES
+        )
+        serializer.is_valid(raise_exception=True)
+        configs = _call_service(services.machines_create_many, machines=serializer.validated_data)
+        machines = list(machine_list().filter(pk__in=[config.pk for config in configs]))
+        data = machine_list_data(machines, context=self._context(machines))
+        return Response(data, status=status.HTTP_201_CREATED)
+
     @extend_schema(request=MachineWriteSerializer, responses=MachineSerializer)
     def update(self, request, *args, **kwargs):
         machine = self.get_object()

@@ -119,6 +119,7 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("machine-machine-settings", "GET"): Access("user", "machines"),
     ("machine-machine-settings", "PATCH"): Access("staff", "machines"),
     ("machine-restart", "POST"): Access("staff", "machines"),
+    ("machine-bulk", "POST"): Access("staff", "machines"),
     ("plugin-list", "GET"): Access("user", "plugins"),
     ("plugin-activate", "POST"): Access("staff", "plugins"),
     ("plugin-deactivate", "POST"): Access("staff", "plugins"),

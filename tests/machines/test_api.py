@@ -16,22 +16,6 @@ from mes.services import api_token_create
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def staff():
-    user = get_user_model().objects.create_user("staff", password="pw-123456!", is_staff=True)
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
-@pytest.fixture
-def student():
-    user = get_user_model().objects.create_user("student", password="pw-123456!")
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
 def printer_payload(name="P1", **settings):
     return {
         "name": name,

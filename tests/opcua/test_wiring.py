@@ -8,7 +8,7 @@ from jobs.models import Job
 from machines.machine_types.printer_3d import BED_CLEAR_REQUIRED, Printer3DStatus
 from machines.machine_types.printer_state import PrinterJobInfo, PrinterState, PrinterStatus, Temperature
 from machines.registry import get_registry
-from machines.services import machine_create, machine_delete, machine_update
+from machines.services import machine_create, machine_delete, machine_update, machines_create_many
 from opcua.models import OutboxEntry, PublishedValue
 from tests.machines.dummy import fresh_registries, registry  # noqa: F401 - fixtures
 
@@ -117,3 +117,18 @@ def test_clearing_the_queue_republishes_the_queue_counts(opcua_settings, django_
     assert PublishedValue.objects.get(key="Queue/Length").value == 0
     latest = OutboxEntry.objects.filter(key="Queue/Length").order_by("-pk").first()
     assert latest.value == 0 and latest.delivered_at is None  # on its way to the OPC UA clients
+
+
+def test_machines_registered_in_bulk_are_published_like_one_saved_alone(
+    registry,  # noqa: F811
+    opcua_settings,
+    django_capture_on_commit_callbacks,
+):
+    opcua_settings.OPCUA_SERVE = "opc.tcp://127.0.0.1:4840"
+    rows = [
+        {"name": f"B{n}", "machine_type": "printer-3d", "driver": "dummy-printer", "settings": {"HOST": "h"}}
+        for n in range(3)
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        configs = machines_create_many(machines=rows)
+    assert [published(config.pk)["@name"] for config in configs] == ["B0", "B1", "B2"]
