@@ -10,12 +10,16 @@ call holds that machine's lock.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import requests
 
 from machines.machine_types.base import BaseMachineType
 from machines.machine_types.printer_3d import BasePrinterDriver
@@ -38,6 +42,8 @@ logger = logging.getLogger(__name__)
 # How long a poll waits for a machine whose client is busy (e.g. a long upload) before skipping this
 # round instead of holding a poller thread for the whole upload.
 POLL_LOCK_WAIT = 1.0
+# A probe of a printer in backoff: a LAN host answers a TCP connect in milliseconds.
+PROBE_TIMEOUT = 0.5
 
 COMMON_SETTINGS: dict[str, dict] = {
     "URL": {
@@ -180,6 +186,20 @@ class ClientPrinterDriver(BasePrinterDriver):
         except PrinterError:
             return False
         return True
+
+    def probe_machine(self, machine: BaseMachineType) -> bool | None:
+        """A TCP connect to the printer's host and port (no HTTP, no login). Behind a proxy only the
+        proxy could tell, so then: None, and the machine waits for its backoff."""
+        url = machine.get_setting("URL") or ""
+        parts = urlsplit(url)
+        if not parts.hostname or requests.utils.get_environ_proxies(url):
+            return None
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            with socket.create_connection((parts.hostname, port), timeout=PROBE_TIMEOUT):
+                return True
+        except (OSError, ValueError):  # refused, unreachable, timed out; ValueError: a bad port
+            return False
 
     # -- the printer-3d client contract -----------------------------------------------------------
     def get_state(self, machine: BaseMachineType) -> PrinterState:

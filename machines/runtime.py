@@ -38,6 +38,7 @@ class MachineRuntime:
             on_acquire=self.on_acquire,
             on_release=self.on_release,
             config=config,
+            probe=self.probe,
         )
 
     @property
@@ -98,6 +99,17 @@ class MachineRuntime:
             if result is None:
                 POLL_ERRORS.labels(driver).inc()
         return result is not None
+
+    def probe(self, machine_id: str) -> bool | None:
+        """Is a machine in backoff reachable again? Its driver's cheap check (None: cannot tell)."""
+        machine = self.registry.get_machine(machine_id)
+        if machine is None or not machine.running or machine.driver is None:
+            return None
+        try:
+            return machine.driver.probe_machine(machine)
+        except Exception:
+            logger.exception("probe_machine of %s failed", machine.name)
+            return None
 
     def run(self) -> None:
         self.poller.run()

@@ -6,7 +6,9 @@ period. Leases are renewed from the loop thread and never wait for machines to b
 callbacks (driver init and teardown, which take seconds for a large fleet) run in order on a thread
 of their own, in slices, and a machine is polled once its slice is set up. Polls run on a thread pool. A machine that fails backs off (2 s doubling to 60 s) and
 machines in backoff may use only a few of the threads, so a room of powered-off printers can never
-delay the live ones (FDM Monster's failure with 54 printers off).
+delay the live ones (FDM Monster's failure with 54 printers off). While a machine backs off, a cheap
+probe (when the caller gives one: a TCP connect with a short timeout) still runs at its cadence, so a
+printer that comes back after minutes is polled within one cadence, not at the end of its backoff.
 
 The poller knows nothing about drivers: it is given callables that list machines, poll one machine
 and set machines up or tear them down when ownership arrives or leaves.
@@ -51,6 +53,8 @@ class PollStats:
     failures: int = 0
     late: int = 0  # polls started more than half a cadence after they were due
     lateness_total: float = 0.0
+    probes: int = 0  # cheap checks of machines in backoff
+    revived: int = 0  # machines a probe found back before their backoff ended
 
 
 @dataclass(order=True)
@@ -58,6 +62,7 @@ class _Due:
     at: float
     machine_id: str = field(compare=False)
     generation: int = field(compare=False, default=0)
+    probe: bool = field(compare=False, default=False)  # a cheap "is it back?" check, not a poll
 
 
 @dataclass
@@ -67,6 +72,9 @@ class _Machine:
     backoff: float = 0.0  # 0 while healthy
     generation: int = 0  # invalidates queued entries when the machine is rescheduled or dropped
     in_flight: bool = False
+    poll_at: float = 0.0  # when the next full poll is due (probes stop once it is near)
+    revived: bool = False  # this poll was started because a probe said the machine is back
+    probe_misleads: bool = False  # a probe said "back" but the poll failed: wait for the backoff
 
 
 class FleetPoller:
@@ -80,13 +88,17 @@ class FleetPoller:
         on_acquire: Callable[[list[str]], None] | None = None,
         on_release: Callable[[list[str]], None] | None = None,
         config: PollerConfig | None = None,
+        probe: Callable[[str], bool | None] | None = None,
     ) -> None:
         """``list_machines`` returns {machine id: cadence in seconds} for every active machine;
-        ``poll`` returns True when the machine answered."""
+        ``poll`` returns True when the machine answered. ``probe`` (optional) answers cheaply whether
+        a machine in backoff is reachable again: True (poll it now), False (not yet) or None (it
+        cannot tell: wait for the backoff)."""
         self.owner = owner
         self.store = store
         self.list_machines = list_machines
         self.poll = poll
+        self.probe = probe
         self.on_acquire = on_acquire or (lambda ids: None)
         self.on_release = on_release or (lambda ids: None)
         self.config = config or PollerConfig()
@@ -213,6 +225,7 @@ class FleetPoller:
         """Start every poll that is due; return how many were started."""
         now = time.monotonic() if now is None else now
         to_start: list[_Machine] = []
+        to_probe: list[_Machine] = []
         deferred: list[_Due] = []
         with self._lock:
             while self._queue and self._queue[0].at <= now:
@@ -220,12 +233,17 @@ class FleetPoller:
                 entry = self._machines.get(due.machine_id)
                 if entry is None or entry.generation != due.generation or entry.in_flight:
                     continue
+                if due.probe and due.at >= entry.poll_at:
+                    continue  # the full poll is due by now anyway
                 if entry.backoff and self._backoff_busy >= self._backoff_slots():
                     deferred.append(due)  # wait for a backoff slot; live machines go first
                     continue
                 entry.in_flight = True
                 if entry.backoff:
                     self._backoff_busy += 1
+                if due.probe:
+                    to_probe.append(entry)
+                    continue
                 lateness = now - due.at
                 self.stats.lateness_total += lateness
                 if lateness > entry.cadence / 2:
@@ -237,6 +255,9 @@ class FleetPoller:
         for entry in to_start:
             future = self._pool.submit(self.poll, entry.machine_id)
             future.add_done_callback(lambda f, e=entry, t=now: self._finished(e, t, f))
+        for entry in to_probe:
+            future = self._pool.submit(self.probe, entry.machine_id)
+            future.add_done_callback(lambda f, e=entry: self._probed(e, f))
         return len(to_start)
 
     def _finished(self, entry: _Machine, started_at: float, future: Future) -> None:
@@ -250,17 +271,51 @@ class FleetPoller:
             if entry.backoff:
                 self._backoff_busy -= 1
             entry.in_flight = False
+            entry.revived, revived = False, entry.revived
             if ok:
                 entry.backoff = 0.0
+                entry.probe_misleads = False
                 next_at = started_at + entry.cadence
             else:
                 self.stats.failures += 1
+                # The port answers but the machine does not (e.g. printers behind one host): probing
+                # would poll it every cadence, so it waits for its backoff until it answers again.
+                entry.probe_misleads = entry.probe_misleads or revived
                 entry.backoff = BACKOFF_START if not entry.backoff else min(entry.backoff * 2, BACKOFF_MAX)
                 next_at = time.monotonic() + entry.backoff
             if self._machines.get(entry.machine_id) is entry:
-                heapq.heappush(
-                    self._queue, _Due(max(next_at, time.monotonic()), entry.machine_id, entry.generation)
-                )
+                entry.poll_at = max(next_at, time.monotonic())
+                heapq.heappush(self._queue, _Due(entry.poll_at, entry.machine_id, entry.generation))
+                self._schedule_probe(entry)
+
+    def _schedule_probe(self, entry: _Machine) -> None:
+        """While a machine backs off, check cheaply at its cadence whether it is back (lock held)."""
+        probe_at = time.monotonic() + entry.cadence
+        if entry.backoff and self.probe is not None and not entry.probe_misleads and probe_at < entry.poll_at:
+            heapq.heappush(self._queue, _Due(probe_at, entry.machine_id, entry.generation, probe=True))
+
+    def _probed(self, entry: _Machine, future: Future) -> None:
+        try:
+            back = future.result()
+        except Exception:
+            logger.exception("probe of machine %s raised", entry.machine_id)
+            back = None
+        with self._lock:
+            self.stats.probes += 1
+            if entry.backoff:
+                self._backoff_busy -= 1
+            entry.in_flight = False
+            if self._machines.get(entry.machine_id) is not entry:
+                return
+            if back:
+                # Reachable again: poll now. The queued poll (and probes) of the backoff are dropped.
+                self.stats.revived += 1
+                entry.revived = True
+                entry.generation += 1
+                entry.poll_at = time.monotonic()
+                heapq.heappush(self._queue, _Due(entry.poll_at, entry.machine_id, entry.generation))
+            elif back is False:
+                self._schedule_probe(entry)
 
     def run(self) -> None:
         """Poll until ``stop()``; renew leases every third of the lease period."""

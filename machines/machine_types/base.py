@@ -100,6 +100,13 @@ class BaseDriver:
         """Refresh the machine's live state (called by the pollers every poll interval)."""
         return None
 
+    def probe_machine(self, machine: BaseMachineType) -> bool | None:
+        """Is the machine reachable at all? A cheap check (no login, no state: e.g. a TCP connect with
+        a short timeout) that the poller runs at the machine's cadence while a machine that failed
+        backs off, so one that comes back is polled within a cadence. None (the default): this
+        driver cannot tell, the machine waits for its backoff."""
+        return None
+
     def teardown_machine(self, machine: BaseMachineType) -> None:
         """Release what init_machine set up (on deactivate, delete, driver change, shutdown)."""
 

@@ -190,3 +190,77 @@ def test_slow_machine_setup_never_lets_the_leases_lapse(lease_store):
         poller.stop()
         thread.join(10)
     assert lease_store.holders([f"machine:{m}" for m in machines]) == {}
+
+
+class Switch:
+    """A machine that is down until ``back`` is set; the probe tells the same (or lies, if asked)."""
+
+    def __init__(self, *, probe_says_back: bool | None = None) -> None:
+        self.back = threading.Event()
+        self.polls: list[float] = []
+        self.probes = 0
+        self.probe_says_back = probe_says_back
+
+    def poll(self, machine_id: str) -> bool:
+        self.polls.append(time.monotonic())
+        return self.back.is_set()
+
+    def probe(self, machine_id: str) -> bool | None:
+        self.probes += 1
+        return self.back.is_set() if self.probe_says_back is None else self.probe_says_back
+
+
+def test_a_machine_back_after_a_long_outage_is_polled_within_a_cadence_not_its_backoff(
+    lease_store, monkeypatch
+):
+    monkeypatch.setattr("mes.poller.BACKOFF_START", 30.0)  # as after minutes offline
+    machine = Switch()
+    poller = FleetPoller(
+        owner=new_owner_id("p"),
+        store=lease_store,
+        list_machines=lambda: {"m": 0.2},
+        poll=machine.poll,
+        probe=machine.probe,
+        config=PollerConfig(lease_ttl=5, threads=2),
+    )
+    thread = threading.Thread(target=poller.run)
+    thread.start()
+    try:
+        wait_until(lambda: poller.backoff_of("m") == 30.0, timeout=10, message="the machine backing off")
+        wait_until(lambda: machine.probes >= 2, timeout=10, message="probes at the cadence")
+        assert len(machine.polls) == 1  # probes, not polls, while it is down
+        machine.back.set()
+        # Seen back at the next probe, long before the 30 s backoff ends.
+        wait_until(lambda: poller.backoff_of("m") == 0.0, timeout=10, message="polled again once back")
+        assert len(machine.polls) == 2
+        assert poller.stats.revived == 1
+    finally:
+        poller.stop()
+        thread.join(10)
+
+
+def test_a_probe_that_says_back_while_polls_fail_stops_until_the_backoff_ends(lease_store, monkeypatch):
+    """Printers behind one host: the port answers for a printer that does not. One wasted poll, then the
+    machine waits for its backoff instead of being polled every cadence."""
+    monkeypatch.setattr("mes.poller.BACKOFF_START", 30.0)
+    machine = Switch(probe_says_back=True)
+    poller = FleetPoller(
+        owner=new_owner_id("p"),
+        store=lease_store,
+        list_machines=lambda: {"m": 0.1},
+        poll=machine.poll,
+        probe=machine.probe,
+        config=PollerConfig(lease_ttl=5, threads=2),
+    )
+    thread = threading.Thread(target=poller.run)
+    thread.start()
+    try:
+        wait_until(lambda: len(machine.polls) == 2, timeout=10, message="the poll the probe asked for")
+        wait_until(lambda: poller.stats.failures == 2, timeout=10, message="that poll failing too")
+        probes = machine.probes
+        # Ten cadences later: no further probe or poll (each would show at once at this cadence).
+        poller._stop.wait(1.0)
+        assert (machine.probes, len(machine.polls)) == (probes, 2)
+    finally:
+        poller.stop()
+        thread.join(10)
