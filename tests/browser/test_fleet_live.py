@@ -1,6 +1,6 @@
 """The fleet board updates itself in Chromium through htmx, sending only what changed: the printing
 machine's card (or table row) is swapped out of band, an open menu on it stays open, the page is never
-reloaded, and the table view pages keep the filters."""
+reloaded, and the table view pages keep the filters. The card shows the job's slicer picture."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import SERIAL
 from tests.browser.test_staff_fleet import PRINT_SECONDS, _only_on
-from tests.jobs.dispatch_support import submit_job
+from tests.jobs.dispatch_support import gcode, submit_job
+from tests.jobs.thumbnail_samples import block, tiny_png, with_header
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -24,7 +25,8 @@ def printing_fleet(farm, runtime, make_user):
         idle = farm.add_machine("mk4-idle", tags="open")
         farm.poll(busy, idle)
         runtime.tasks.drain()
-        submit_job(student, name="gear", seconds=PRINT_SECONDS, constraints=_only_on(busy))
+        content = with_header(gcode(seconds=PRINT_SECONDS), block(tiny_png(32, 24), 32, 24))
+        submit_job(student, name="gear", content=content, constraints=_only_on(busy))
     runtime.start(busy, idle)
     return {"busy": busy, "idle": idle}
 
@@ -39,6 +41,9 @@ def test_the_board_swaps_only_the_changed_card_and_keeps_menus_open(page, login,
     page.evaluate("window.samePage = true")  # gone if the page were ever reloaded
     busy = page.locator("article.machine-card", has_text="mk4-busy")
     expect(busy.locator(".machine-status")).to_have_text("Printing")
+    picture = busy.locator("img.job-thumbnail")  # the slicer's picture, loaded through the login
+    expect(picture).to_have_attribute("alt", "Slicer preview of gear")
+    page.wait_for_function("img => img.complete && img.naturalWidth === 32", arg=picture.element_handle())
     busy.locator("details.machine-details summary").click()
     with page.expect_response(_is_partial) as answer:
         pass

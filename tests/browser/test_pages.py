@@ -64,6 +64,7 @@ def pages(lab) -> list[tuple[str, str, object, str]]:
         ("login", "/accounts/login/", None, "Lab MES"),
         ("fleet", "/fleet/", lab["staff"], "Fleet"),
         ("wall", "/fleet/?wall=1", lab["staff"], "Fleet"),
+        ("fleet-table", "/fleet/?view=table", lab["staff"], "Fleet"),
         ("printers", "/fleet/", lab["student"], "Printers"),
         ("jobs", "/jobs/", lab["student"], "My jobs"),
         ("all-jobs", "/jobs/", lab["staff"], "All jobs"),
