@@ -45,3 +45,17 @@ def test_behind_a_proxy_the_probe_cannot_tell(monkeypatch):
     monkeypatch.delenv("no_proxy", raising=False)
     machine = printer(f"http://10.0.0.21:{closed_port()}")
     assert machine.driver.probe_machine(machine) is None
+
+
+def test_the_client_takes_the_labs_proxy_once_and_honours_no_proxy(monkeypatch):
+    """Proxy variables are resolved when the client is made, not per request, and still apply."""
+    from drivers.octoprint import OctoPrintClient
+
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.lab.example:3128")
+    monkeypatch.setenv("NO_PROXY", "printers.lab.example")
+    monkeypatch.delenv("no_proxy", raising=False)
+    proxied = OctoPrintClient("http://10.0.0.21", api_key="k")
+    direct = OctoPrintClient("http://mk4.printers.lab.example", api_key="k")
+    assert proxied.session.proxies.get("http") == "http://proxy.lab.example:3128"
+    assert "http" not in direct.session.proxies
+    assert proxied.session.trust_env is False  # nothing re-read from the environment per request
