@@ -27,8 +27,19 @@ import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, DurationField, ExpressionWrapper, F, OuterRef, Subquery, Sum
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models import (
+    Count,
+    DecimalField,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    RowRange,
+    Subquery,
+    Sum,
+    Window,
+)
+from django.db.models.functions import Coalesce, FirstValue, Lag, TruncDate
 from django.utils import timezone
 
 from jobs.models import Job, JobEvent
@@ -200,21 +211,32 @@ def percentile(sorted_values: list[float], share: float) -> float | None:
 
 
 def queue_waits(day_range: DayRange, *, sample: int = WAIT_SAMPLE) -> WaitStats:
-    """How long dispatched jobs waited in the queue (queued → dispatching), p50 and p90. One query."""
+    """How long dispatched jobs waited in the queue (queued → dispatching), p50 and p90. One query.
+
+    The queued and dispatching events of the jobs dispatched in the range, each with the one before it
+    of the same job (a window, no correlated subquery): a dispatch preceded by a queued event waited
+    from that event. A job sent back to the queue (printer busy) waits again from its new queued event.
+    """
     start, after = day_range.bounds
-    queued = (
-        JobEvent.objects.filter(
-            job_id=OuterRef("job_id"), to_state=JobState.QUEUED, created_at__lte=OuterRef("created_at")
-        )
-        .order_by("-created_at")
-        .values("created_at")[:1]
-    )
+    dispatched = JobEvent.objects.filter(
+        to_state=JobState.DISPATCHING, created_at__gte=start, created_at__lt=after
+    ).values("job_id")
+    window = {"partition_by": F("job_id"), "order_by": [F("created_at").asc(), F("id").asc()]}
+    this_row = {**window, "frame": RowRange(start=0, end=0)}
+    # Filters on window values apply to the windowed rows (an outer query); any other filter would
+    # apply before the window and hide the queued events from it: so the row's own values are windows too.
     rows = list(
-        JobEvent.objects.filter(to_state=JobState.DISPATCHING, created_at__gte=start, created_at__lt=after)
-        .annotate(queued_at=Subquery(queued))
-        .filter(queued_at__isnull=False)
-        .order_by("-created_at")
-        .values_list("created_at", "queued_at")[: sample + 1]
+        JobEvent.objects.filter(
+            to_state__in=(JobState.QUEUED, JobState.DISPATCHING), job_id__in=Subquery(dispatched)
+        )
+        .annotate(
+            at=Window(FirstValue("created_at"), **this_row),
+            state=Window(FirstValue("to_state"), **this_row),
+            since=Window(Lag("created_at"), **window),
+            since_state=Window(Lag("to_state"), **window),
+        )
+        .filter(state=JobState.DISPATCHING, since_state=JobState.QUEUED, at__gte=start, at__lt=after)
+        .values_list("at", "since")[: sample + 1]
     )
     sampled = len(rows) > sample
     waits = sorted(max((at - since).total_seconds(), 0.0) for at, since in rows[:sample])
@@ -228,7 +250,7 @@ def queue_waits(day_range: DayRange, *, sample: int = WAIT_SAMPLE) -> WaitStats:
 
 def _usage(day_range: DayRange, key: str) -> list[tuple[str, int, float, float]]:
     start, after = day_range.bounds
-    grams = MachineUsage.objects.filter(job_id=OuterRef("pk")).values("filament_grams")[:1]
+    grams = MachineUsage.objects.filter(job_id=OuterRef("pk")).order_by().values("filament_grams")[:1]
     rows = (
         Job.objects.filter(
             state__in=ENDED, started_at__isnull=False, finished_at__gte=start, finished_at__lt=after

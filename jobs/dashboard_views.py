@@ -76,18 +76,21 @@ class HeatCell:
     hours: float
     percent: int  # of 24 h, capped at 100
     level: int  # 0 (nothing) … HEAT_LEVELS
-
-    @property
-    def title(self) -> str:
-        return f"{self.day:%a %-d %b}: {self.hours:.1f} h printing ({self.percent} %)"
+    iso: str = ""  # the day as YYYY-MM-DD
+    title: str = ""  # "Tue 10 Mar: 6.5 h printing (27 %)"
 
 
 def heat_cells(row: reads.MachineRow, days: list[dt.date]) -> list[HeatCell]:
+    """The row's cells, their text written here once (the template only places them: 40 machines by 90 days is 3,600)."""
+    labels = {day: f"{day:%a %-d %b}" for day in days}
+    isos = {day: day.isoformat() for day in days}
     cells = []
     for day, hours in zip(days, row.hours, strict=True):
         share = min(hours / 24, 1.0)
         level = 0 if hours <= 0 else min(HEAT_LEVELS, 1 + int(share * HEAT_LEVELS))
-        cells.append(HeatCell(day=day, hours=hours, percent=round(share * 100), level=level))
+        percent = round(share * 100)
+        title = f"{labels[day]}: {hours:.1f} h printing ({percent} %)"
+        cells.append(HeatCell(day, hours, percent, level, iso=isos[day], title=title))
     return cells
 
 
@@ -99,6 +102,11 @@ class Bar:
     title: str
     kind: str  # "completed" | "failed"
 
+    @property
+    def geometry(self) -> str:
+        """The rect's x, y and height attributes, written once here rather than by template filters."""
+        return f'x="{self.x:.2f}" y="{self.y:.2f}" height="{self.height:.2f}"'
+
 
 @dataclass(frozen=True)
 class BarChart:
@@ -107,7 +115,7 @@ class BarChart:
     x_labels: list[tuple[float, str]]
     bar_width: float
     summary: str
-    width: int = 720
+    width: int = 960
     height: int = 230
     left: int = 40
     bottom: int = 200
@@ -122,7 +130,7 @@ def _nice_max(value: int) -> int:
 
 def outcome_chart(outcomes: list[reads.OutcomeDay]) -> BarChart:
     """Finished and failed jobs per day, side by side (failed also hatched: not colour alone)."""
-    width, left, top, bottom = 720, 40, 10, 200
+    width, left, top, bottom = 960, 40, 10, 200
     top_value = _nice_max(max([1, *(max(d.completed, d.failed) for d in outcomes)]))
     step = next(s for s in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000) if top_value / s <= 5)
     slot = (width - left - 4) / max(len(outcomes), 1)

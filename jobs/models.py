@@ -105,6 +105,8 @@ class Job(models.Model):
             ),
             models.Index(fields=["state", "-finished_at"], name="job_history_order"),
             models.Index(fields=["owner", "state"], name="job_owner_state"),
+            # The dashboard's utilisation: prints that started in a range of days.
+            models.Index(fields=["started_at"], name="job_started_at"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -149,6 +151,8 @@ class JobEvent(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        # The dashboard's queue waits: the dispatches in a range of days.
+        indexes = [models.Index(fields=["to_state", "created_at"], name="jobevent_state_time")]
 
     def __str__(self) -> str:
         return f"{self.job_id}: {self.from_state or '∅'} → {self.to_state} ({self.actor_kind})"
