@@ -10,9 +10,9 @@ the lab's days (``TIME_ZONE``); a range is inclusive of both ends.
 - *Finished / failed*: jobs that completed or failed, by the day they ended.
 - *Failure reasons*: the failed jobs' ``state_reason``, the most frequent first.
 - *Queue wait*: each dispatch in the range (a ``JobEvent`` to ``dispatching``) waited since the job's
-  latest move to ``queued`` before it; p50 and p90 over at most ``WAIT_SAMPLE`` dispatches (the latest),
-  computed in Python with linear interpolation (PostgreSQL's ``percentile_cont``), so both databases
-  give the same figure.
+  move to ``queued`` just before it; p50 and p90 with linear interpolation: PostgreSQL's
+  ``percentile_cont`` in the database, elsewhere (SQLite) the same formula in Python over the waits as
+  plain numbers, at most ``WAIT_SAMPLE`` (the latest dispatches).
 - *By user / by group*: ended jobs that printed (a start time), by the day they ended: their print hours
   (started → finished, as ``jobs.services.accounting`` counts them for the machine) and the grams
   accounting took off the lab's spools for them (``maintenance.MachineUsage.filament_grams``: the
@@ -27,6 +27,7 @@ import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import (
     Count,
     DecimalField,
@@ -225,7 +226,7 @@ def queue_waits(day_range: DayRange, *, sample: int = WAIT_SAMPLE) -> WaitStats:
     this_row = {**window, "frame": RowRange(start=0, end=0)}
     # Filters on window values apply to the windowed rows (an outer query); any other filter would
     # apply before the window and hide the queued events from it: so the row's own values are windows too.
-    rows = list(
+    dispatches = (
         JobEvent.objects.filter(
             to_state__in=(JobState.QUEUED, JobState.DISPATCHING), job_id__in=Subquery(dispatched)
         )
@@ -236,10 +237,30 @@ def queue_waits(day_range: DayRange, *, sample: int = WAIT_SAMPLE) -> WaitStats:
             since_state=Window(Lag("to_state"), **window),
         )
         .filter(state=JobState.DISPATCHING, since_state=JobState.QUEUED, at__gte=start, at__lt=after)
-        .values_list("at", "since")[: sample + 1]
+        .order_by()
+        .values_list("at", "since")
     )
+    sql, params = dispatches.query.sql_with_params()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The database sorts and interpolates: three numbers come back, whatever the range.
+            seconds = 'GREATEST(EXTRACT(EPOCH FROM ("at" - "since")), 0)'
+            percentiles = "percentile_cont(0.5) WITHIN GROUP (ORDER BY w), percentile_cont(0.9) WITHIN GROUP (ORDER BY w)"
+            query = f"SELECT count(*), {percentiles} FROM (SELECT {seconds} AS w FROM ({sql}) d) waits"  # noqa: S608 - the ORM's compiled query, values are parameters
+            cursor.execute(query, params)
+            count, p50, p90 = cursor.fetchone()
+            return WaitStats(
+                count=count,
+                p50_seconds=None if p50 is None else float(p50),
+                p90_seconds=None if p90 is None else float(p90),
+            )
+        # Elsewhere (SQLite) the seconds as plain numbers, sorted, at most ``sample`` (the latest).
+        seconds = 'max((julianday("at") - julianday("since")) * 86400.0, 0)'
+        query = f'SELECT {seconds}, "at" FROM ({sql}) d ORDER BY "at" DESC LIMIT %s'  # noqa: S608 - as above
+        cursor.execute(query, (*params, sample + 1))
+        rows = cursor.fetchall()
     sampled = len(rows) > sample
-    waits = sorted(max((at - since).total_seconds(), 0.0) for at, since in rows[:sample])
+    waits = sorted(round(row[0], 3) for row in rows[:sample])
     return WaitStats(
         count=len(waits),
         p50_seconds=percentile(waits, 0.5),

@@ -290,3 +290,21 @@ def test_one_end_of_the_range_is_enough(lab, login):
     assert response.context["range"] == reads.DayRange(start=DAY, end=DAY + dt.timedelta(days=13))
     response = client.get(f"/dashboard/?to={DAY.isoformat()}")
     assert response.context["range"] == reads.DayRange(start=DAY - dt.timedelta(days=13), end=DAY)
+
+
+def test_a_job_sent_back_to_the_queue_waits_again_from_its_new_queued_event(lab):
+    job = past_job(lab["student"], lab["b"], start=at(DAY, 20), hours=1)
+    timeline = [
+        (JobState.QUEUED, at(DAY, 18)),
+        (JobState.DISPATCHING, at(DAY, 18.5)),  # waited 30 min
+        (JobState.QUEUED, at(DAY, 18.6)),  # the printer was busy: back to the queue
+        (JobState.DISPATCHING, at(DAY, 19.6)),  # waited 60 min
+    ]
+    for to_state, when in timeline:
+        event = JobEvent.objects.create(job=job, kind="transition", to_state=to_state, actor_kind="scheduler")
+        JobEvent.objects.filter(pk=event.pk).update(created_at=when)
+    JobEvent.objects.exclude(job=job).delete()
+    waits = reads.queue_waits(reads.DayRange(start=DAY, end=DAY))
+    assert waits.count == 2
+    assert waits.p50_seconds == pytest.approx(45 * 60)
+    assert waits.p90_seconds == pytest.approx(57 * 60)
