@@ -41,6 +41,7 @@ from jobs.states import JobState
 from jobs.uploads import binary_size, install_upload_handler, max_upload_bytes
 from machines.controls import ControlRefused, machine_control
 from machines.models import MachineConfig
+from machines.selectors import machine_list
 from maintenance.services import MaintenanceError, maintenance_end, maintenance_start, out_of_order_report
 from materials.selectors import deductions_for_job
 from policies.selectors import quotas_left
@@ -303,26 +304,34 @@ def _page_numbers(page) -> list[int | None]:
     return numbers
 
 
-def _fleet_context(request: HttpRequest) -> dict:
-    cards = fleet_cards()
+def _fleet_context(request: HttpRequest, *, fragment: bool = False) -> dict:
     filters = FleetFilter.from_query(request.GET)
-    matching = [card for card in cards if filters.matches(card)]
     table = request.GET.get("view") == "table"
-    page = None
-    if table:
-        page = Paginator(matching, FLEET_TABLE_PAGE).get_page(request.GET.get("page"))
+    every_card = None
+    if table and fragment and not filters.active:
+        # The table's live refresh without filters: the page's machines alone (a count and a slice)
+        # and their cards; the filter choices, which need every card, are on the full page only.
+        page = Paginator(machine_list(), FLEET_TABLE_PAGE).get_page(request.GET.get("page"))
+        shown = fleet_cards(list(page.object_list))
+        fleet_size = matching = page.paginator.count
+    else:
+        every_card = fleet_cards()
+        found = [card for card in every_card if filters.matches(card)]
+        page = Paginator(found, FLEET_TABLE_PAGE).get_page(request.GET.get("page")) if table else None
+        shown = list(page.object_list) if page is not None else found
+        fleet_size, matching = len(every_card), len(found)
     return {
-        "cards": list(page.object_list) if page is not None else matching,
-        "matching": len(matching),
+        "cards": shown,
+        "matching": matching,
         "table": table,
         "page": page,
         "page_number": page.number if page is not None else None,
         "page_numbers": _page_numbers(page) if page is not None else [],
-        "fleet_size": len(cards),
+        "fleet_size": fleet_size,
         "filters": filters,
         # Where the card's buttons come back to: the board with the same filters.
         "fleet_url": reverse("fleet:board") + (f"?{request.GET.urlencode()}" if filters.active else ""),
-        "choices": fleet_filter_choices(cards),
+        "choices": fleet_filter_choices(every_card) if every_card is not None and not fragment else {},
         "summary": queue_summary(),
         "presets": settings.MACHINES_PREHEAT_PRESETS,
         "jog_steps": JOG_STEPS,
@@ -352,7 +361,7 @@ def fleet_board(request: HttpRequest) -> HttpResponse:
 def fleet_fragment(request: HttpRequest) -> HttpResponse:
     if not request.user.is_staff:
         return render(request, "fleet/_availability.html", _availability_context())
-    return fleet_live_response(request, _fleet_context(request))
+    return fleet_live_response(request, _fleet_context(request, fragment=True))
 
 
 @require_POST

@@ -177,3 +177,15 @@ def test_the_table_costs_a_constant_number_of_queries(login, staff, printer, dja
         assert live(client, "/fleet/live/?view=table", version=version).status_code == 204
     with django_assert_max_num_queries(20):
         assert client.get("/fleet/?view=table").status_code == 200
+
+
+def test_the_unfiltered_table_refresh_builds_only_its_page(login, staff, board, monkeypatch):
+    monkeypatch.setattr(views, "FLEET_TABLE_PAGE", 2)
+    built = []
+    original = views.fleet_cards
+    monkeypatch.setattr(
+        views, "fleet_cards", lambda machines=None: built.append(machines) or original(machines)
+    )
+    html = live(login(staff), "/fleet/live/?view=table&page=2").content.decode()
+    assert [[m.name for m in machines] for machines in built] == [["p2", "p3"]]
+    assert html.count('class="machine-row') == 2 and "Page 2 of 3" in html
