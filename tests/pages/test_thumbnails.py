@@ -113,6 +113,8 @@ def test_the_fleet_card_and_the_machine_page_show_the_current_job_picture(login,
     for url in ("/fleet/", "/fleet/live/", f"/machines/{machine.pk}/", f"/machines/{machine.pk}/live/"):
         html = client.get(url).content.decode()
         assert f'<img class="job-thumbnail card-thumbnail" {img}' in html, url
+    history = client.get(f"/machines/{machine.pk}/").content.decode().split('id="machine-jobs"')[1]
+    assert f'<img class="job-thumbnail row-thumbnail" {img}' in history  # its jobs, each with its picture
 
 
 def test_students_and_the_public_board_never_see_it(login, machine, pictured, other_student):
