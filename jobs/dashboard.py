@@ -219,9 +219,11 @@ def queue_waits(day_range: DayRange, *, sample: int = WAIT_SAMPLE) -> WaitStats:
     from that event. A job sent back to the queue (printer busy) waits again from its new queued event.
     """
     start, after = day_range.bounds
-    dispatched = JobEvent.objects.filter(
-        to_state=JobState.DISPATCHING, created_at__gte=start, created_at__lt=after
-    ).values("job_id")
+    dispatched = (
+        JobEvent.objects.filter(to_state=JobState.DISPATCHING, created_at__gte=start, created_at__lt=after)
+        .order_by()
+        .values("job_id")
+    )
     window = {"partition_by": F("job_id"), "order_by": [F("created_at").asc(), F("id").asc()]}
     this_row = {**window, "frame": RowRange(start=0, end=0)}
     # Filters on window values apply to the windowed rows (an outer query); any other filter would
