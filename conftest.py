@@ -14,6 +14,7 @@ the test database, ``TEST_DATABASE_URL`` (what ``make test-services`` does); the
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import django
@@ -35,6 +36,8 @@ def scrub_environment(environ: os._Environ | dict) -> list[str]:
     for name in removed:
         del environ[name]
     environ["MES_ENV_FILE"] = os.devnull  # never read a .env file
+    # Metrics samples of this run only: not var/'s (a running `make run`), not another xdist worker's.
+    environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mes-test-prometheus-")
     if services_pass and environ.get("REDIS_URL") and environ.get("PYTEST_XDIST_WORKER"):
         environ["REDIS_URL"] = worker_redis_url(environ["REDIS_URL"], environ["PYTEST_XDIST_WORKER"])
         environ.pop("CELERY_BROKER_URL", None)  # follows REDIS_URL

@@ -39,6 +39,7 @@ class _Child:
     backoff: float = BACKOFF_START
     restart_at: float | None = None
     restarts: int = 0
+    pump: threading.Thread | None = None  # relays the child's output to ours
 
 
 class AlreadyRunning(RuntimeError):
@@ -116,7 +117,10 @@ class Supervisor:
         )
         child.started_at = time.monotonic()
         child.restart_at = None
-        threading.Thread(target=self._pump, args=(child.spec.name, child.process.stdout), daemon=True).start()
+        child.pump = threading.Thread(
+            target=self._pump, args=(child.spec.name, child.process.stdout), daemon=True
+        )
+        child.pump.start()
         self.log("supervisor", f"started {child.spec.name} (pid {child.process.pid})")
 
     def request_stop(self, *_args) -> None:
@@ -182,6 +186,10 @@ class Supervisor:
                     child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     continue  # killed below, once every phase had its chance
+                if child.pump is not None:
+                    # Its last words before the next phase's: the console tells the stop in order.
+                    # (Bounded: a grandchild that outlived it may hold the pipe open.)
+                    child.pump.join(timeout=min(2.0, max(0.0, deadline - time.monotonic())))
         for child in running:
             if child.process.poll() is None:
                 self.log(

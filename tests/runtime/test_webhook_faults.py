@@ -16,7 +16,9 @@ from webhooks.signing import verify
 
 SETTINGS = {
     "OUTGOING_ALLOWED_NETWORKS": "127.0.0.0/8",
-    "WEBHOOKS_TIMEOUT": "1",  # an attempt's claim runs out 7 s after a worker died holding it
+    # Long enough that the test kills the worker before its request times out, even on a loaded box;
+    # an attempt's claim then runs out 13 s after the worker died holding it.
+    "WEBHOOKS_TIMEOUT": "4",
     "WEBHOOKS_BACKOFF_BASE": "1",
 }
 
