@@ -119,26 +119,34 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("postgres") and not on_postgres:
             item.add_marker(pytest.mark.skip(reason="runs in the PostgreSQL pass of make test"))
-        group = xdist_group(item)
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
 
 
-def xdist_group(item) -> str | None:
-    """Tests that share one expensive or global thing run on one pytest-xdist worker (``--dist
-    loadgroup``, as ``make test`` runs); every other test may run beside any other."""
-    path = item.path.as_posix()
-    if (
-        "octoprint_server" in item.fixturenames
-        or "[octoprint-real" in item.nodeid
-        or "real_octoprint" in item.nodeid
-    ):
+def xdist_group(nodeid: str) -> str | None:
+    """Tests that share one expensive or global thing run on one pytest-xdist worker; every other test
+    may run beside any other (``make test`` runs ``-n 4 --dist loadgroup``)."""
+    if "[octoprint-real" in nodeid or "real_octoprint" in nodeid:
         return "octoprint"  # one real OctoPrint (and its virtualenv) per session
-    if "/tests/browser/" in path:
+    if nodeid.startswith("tests/browser/"):
         return "browser"  # one Chromium for the package
-    if path.endswith(("tests/machines/test_multiprocess.py", "tests/plugins/test_settings_multiprocess.py")):
+    if nodeid.startswith(
+        ("tests/machines/test_multiprocess.py", "tests/plugins/test_settings_multiprocess.py")
+    ):
         return "registry-keys"  # processes sharing the test Redis's registry keys
     return None
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Groups by ``xdist_group`` above. (pytest-xdist's own loadgroup reads groups it appends to node
+    ids, which pytest 9.2 no longer lets a plugin change: its marks would be silently ignored.)"""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class Scheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group(nodeid) or nodeid
+
+    return Scheduling(config, log)
 
 
 @pytest.fixture(autouse=True)
