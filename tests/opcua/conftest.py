@@ -45,7 +45,7 @@ def run(coro_factory: Callable) -> object:
     return asyncio.run(main())
 
 
-async def listening(port: int, timeout: float = 10.0) -> None:
+async def listening(port: int, timeout: float = 30.0) -> None:
     """Wait until something accepts connections on the port (our server may still be starting)."""
     deadline = time.monotonic() + timeout
     while True:
