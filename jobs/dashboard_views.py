@@ -86,9 +86,9 @@ def heat_cells(row: reads.MachineRow, days: list[dt.date]) -> list[HeatCell]:
     isos = {day: day.isoformat() for day in days}
     cells = []
     for day, hours in zip(days, row.hours, strict=True):
-        share = min(hours / 24, 1.0)
-        level = 0 if hours <= 0 else min(HEAT_LEVELS, 1 + int(share * HEAT_LEVELS))
-        percent = round(share * 100)
+        percent = round(min(hours / 24, 1.0) * 100)
+        # Steps of 20 %, from the number the cell shows, so colour and legend always agree.
+        level = 0 if percent == 0 else min(HEAT_LEVELS, 1 + percent // 20)
         title = f"{labels[day]}: {hours:.1f} h printing ({percent} %)"
         cells.append(HeatCell(day, hours, percent, level, iso=isos[day], title=title))
     return cells

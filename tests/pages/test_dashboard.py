@@ -308,3 +308,15 @@ def test_a_job_sent_back_to_the_queue_waits_again_from_its_new_queued_event(lab)
     assert waits.count == 2
     assert waits.p50_seconds == pytest.approx(45 * 60)
     assert waits.p90_seconds == pytest.approx(57 * 60)
+
+
+@pytest.mark.parametrize(
+    ("hours", "percent", "level"),
+    [(0, 0, 0), (0.1, 0, 0), (0.25, 1, 1), (4.7, 20, 2), (4.55, 19, 1), (19.2, 80, 5), (24, 100, 5)],
+)
+def test_a_cell_colour_follows_the_number_it_shows(hours, percent, level):
+    from jobs.dashboard_views import heat_cells
+
+    row = reads.MachineRow(machine_id=1, name="m", hours=[hours])
+    (cell,) = heat_cells(row, [DAY])
+    assert (cell.percent, cell.level) == (percent, level)
