@@ -25,7 +25,10 @@ def test_a_developers_variables_are_scrubbed():
     environ = dict(DEVELOPER, PATH="/bin")
     removed = scrub_environment(environ)
     assert sorted(removed) == sorted(DEVELOPER)
+    metrics_dir = environ.pop("PROMETHEUS_MULTIPROC_DIR")
     assert environ == {"PATH": "/bin", "MES_ENV_FILE": os.devnull}
+    # Metrics samples go to a directory of this run's own, never the developer's var/.
+    assert Path(metrics_dir).is_dir() and "mes-test-prometheus-" in metrics_dir
 
 
 def test_the_services_pass_is_kept_when_pointed_at_the_test_database():
