@@ -386,6 +386,8 @@ MATERIALS_CSV_MAX_BYTES = config.whole_number(env, "MATERIALS_CSV_MAX_BYTES", de
 # later than this before closing time; the training CSV import's size limit; the scheduler's ordering.
 POLICIES_CLOSING_MARGIN_MINUTES = config.whole_number(env, "POLICIES_CLOSING_MARGIN_MINUTES", default=30)
 POLICIES_CSV_MAX_BYTES = config.whole_number(env, "POLICIES_CSV_MAX_BYTES", default=1024 * 1024, minimum=1)
+# Its members hold every training (federation puts partner labs' accounts in it).
+POLICIES_TRAINING_EXEMPT_GROUP = env.str("POLICIES_TRAINING_EXEMPT_GROUP", default="Partner labs")
 JOBS_FAIR_SHARE_POLICY = env.str("JOBS_FAIR_SHARE_POLICY", default="jobs.fairshare.OwnerRoundRobin")
 
 # Federation (lab-to-lab API, see docs/federation.md). Private signing keys are files with mode 0600 in

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
@@ -81,13 +82,25 @@ def training_records() -> QuerySet[TrainingRecord]:
 
 
 def cleared_training_ids(*, user_ids: Iterable, on: date) -> dict[int, set[int]]:
-    """Per user, the trainings they hold on a (lab-local) date: completed by then and not expired."""
-    rows = TrainingRecord.objects.filter(user_id__in=list(user_ids), completed_on__lte=on).filter(
+    """Per user, the trainings they hold on a (lab-local) date: completed by then and not expired.
+
+    Members of the ``POLICIES_TRAINING_EXEMPT_GROUP`` group hold every training: trainings gate this
+    lab's people, while a partner lab's jobs arrive through an account that staff approved and that
+    lab trains its own students."""
+    user_ids = list(user_ids)
+    rows = TrainingRecord.objects.filter(user_id__in=user_ids, completed_on__lte=on).filter(
         Q(expires_on__isnull=True) | Q(expires_on__gte=on)
     )
     result: dict[int, set[int]] = {}
     for user_id, training_id in rows.values_list("user_id", "training_id"):
         result.setdefault(user_id, set()).add(training_id)
+    exempt = Group.objects.filter(
+        name=settings.POLICIES_TRAINING_EXEMPT_GROUP, user__in=user_ids
+    ).values_list("user", flat=True)
+    exempt = set(exempt)
+    if exempt:
+        every = set(Training.objects.values_list("pk", flat=True))
+        result.update(dict.fromkeys(exempt, every))
     return result
 
 

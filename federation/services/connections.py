@@ -8,7 +8,9 @@ import logging
 import secrets
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -191,15 +193,19 @@ def connection_request_receive(
 
 
 def _partner_user(partner: Partner):
+    """The account a partner's jobs run under here. It is in the training-exempt group: the partner
+    lab trains its own students, and staff approved the partnership."""
     if partner.user_id:
-        return partner.user
-    user_model = get_user_model()
-    user, _ = user_model.objects.get_or_create(
-        username=f"partner-{partner.instance_id}",
-        defaults={"first_name": partner.name[:150], "is_active": True},
-    )
-    user.set_unusable_password()
-    user.save()
+        user = partner.user
+    else:
+        user, _ = get_user_model().objects.get_or_create(
+            username=f"partner-{partner.instance_id}",
+            defaults={"first_name": partner.name[:150], "is_active": True},
+        )
+        user.set_unusable_password()
+        user.save()
+    group, _ = Group.objects.get_or_create(name=settings.POLICIES_TRAINING_EXEMPT_GROUP)
+    user.groups.add(group)
     return user
 
 

@@ -150,3 +150,19 @@ def test_changing_a_job_to_machines_only_trained_people_use_is_refused(farm, stu
         "needs the training 'Large format' (given by workshop staff), which you have not completed (or it has "
         "expired): every machine that could print this job requires it (big)"
     ]
+
+
+def test_partner_labs_accounts_hold_every_training_at_submission_and_dispatch(farm, student, fdm):
+    """A partner lab trains its own students; its jobs arrive through the account staff approved, which
+    federation puts in the training-exempt group."""
+    from django.contrib.auth.models import Group
+    from django.test import override_settings
+
+    mk4 = farm.add_machine("mk4")
+    farm.poll(mk4)
+    with override_settings(POLICIES_TRAINING_EXEMPT_GROUP="Partner labs"):
+        student.groups.add(Group.objects.create(name="Partner labs"))
+        job = submit_job(student, name="forwarded bracket")
+        assert job.state == JobState.QUEUED
+        [dispatched] = schedule_run()
+    assert dispatched.pk == job.pk and dispatched.machine_id == mk4.pk
