@@ -46,8 +46,10 @@ class CountersSerializer(serializers.ModelSerializer):
 
 
 class ModeSerializer(serializers.ModelSerializer):
-    started_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    ended_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    # Null while the maintenance is open (ended_by), when it started by itself (started_by) or when
+    # the person's account was deleted.
+    started_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    ended_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = MaintenanceMode
@@ -66,7 +68,7 @@ class ModeSerializer(serializers.ModelSerializer):
 
 
 class RecordSerializer(serializers.ModelSerializer):
-    done_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    done_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     plan_name = serializers.CharField(source="plan.name", read_only=True, default="")
 
     class Meta:
