@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from machines.models import MachineConfig
 from materials.exceptions import ImportRejected, MaterialsError, SpoolConflict, SpoolNotFound
 from materials.models import MaterialType, Spool, SpoolDeduction, SpoolLoad
 from materials.selectors import material_by_name, spool_delete_refusal
+from mes.csvrows import csv_rows
 
 SPOOL_FIELDS = (
     "colour_name",
@@ -292,54 +291,42 @@ def spools_import_csv(*, text: str) -> list[Spool]:
     All or nothing: any bad row rejects the file with every row's errors (``ImportRejected.extra``).
     A row whose label id exists already is an error, so importing a file twice adds nothing twice.
     """
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = {(name or "").strip().lower() for name in reader.fieldnames or []}
-    missing = {"material", "initial_grams"} - header
-    if missing:
-        raise ImportRejected(
-            f"the CSV lacks the column(s) {', '.join(sorted(missing))}; "
-            f"columns: {', '.join(sorted(CSV_COLUMNS))}"
-        )
-    unknown = header - CSV_COLUMNS
-    if unknown:
-        raise ImportRejected(f"unknown CSV column(s): {', '.join(sorted(unknown))}")
     errors: list[dict] = []
     created: list[Spool] = []
     labels_seen: set[str] = set()
-    try:
-        with transaction.atomic():
-            for number, raw in enumerate(reader, start=2):
-                if number - 1 > CSV_MAX_ROWS:
-                    raise ImportRejected(f"the CSV has more than {CSV_MAX_ROWS} rows")
-                row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k}
-                if not any(row.values()):
-                    continue
-                try:
-                    label = row.get("label_id", "")
-                    if label and (label in labels_seen or Spool.objects.filter(label_id=label).exists()):
-                        raise MaterialsError(f"label id {label!r} exists already")
-                    if label:
-                        labels_seen.add(label)
-                    initial = _decimal(row.get("initial_grams", ""), "initial_grams", required=True)
-                    remaining = _decimal(row.get("remaining_grams", ""), "remaining_grams", required=False)
-                    fields = {
-                        key: row[key]
-                        for key in ("colour_name", "colour_hex", "vendor", "lot", "location", "label_id")
-                        if row.get(key)
-                    }
-                    cost = _decimal(row.get("cost_per_kg", ""), "cost_per_kg", required=False)
-                    if cost is not None:
-                        fields["cost_per_kg"] = cost
-                    if remaining is not None:
-                        fields["remaining_grams"] = remaining
-                    with transaction.atomic():
-                        created.append(
-                            spool_create(material=row.get("material", ""), initial_grams=initial, **fields)
-                        )
-                except MaterialsError as exc:
-                    errors.append({"row": number, "error": exc.message})
-            if errors:
-                raise ImportRejected(f"{len(errors)} row(s) have errors; nothing was imported", errors=errors)
-    except csv.Error as exc:
-        raise ImportRejected(f"the file is not valid CSV: {exc}") from exc
+    rows = csv_rows(
+        text,
+        required={"material", "initial_grams"},
+        columns=CSV_COLUMNS,
+        max_rows=CSV_MAX_ROWS,
+        error=ImportRejected,
+    )
+    with transaction.atomic():
+        for number, row in rows:
+            try:
+                label = row.get("label_id", "")
+                if label and (label in labels_seen or Spool.objects.filter(label_id=label).exists()):
+                    raise MaterialsError(f"label id {label!r} exists already")
+                if label:
+                    labels_seen.add(label)
+                initial = _decimal(row.get("initial_grams", ""), "initial_grams", required=True)
+                remaining = _decimal(row.get("remaining_grams", ""), "remaining_grams", required=False)
+                fields = {
+                    key: row[key]
+                    for key in ("colour_name", "colour_hex", "vendor", "lot", "location", "label_id")
+                    if row.get(key)
+                }
+                cost = _decimal(row.get("cost_per_kg", ""), "cost_per_kg", required=False)
+                if cost is not None:
+                    fields["cost_per_kg"] = cost
+                if remaining is not None:
+                    fields["remaining_grams"] = remaining
+                with transaction.atomic():
+                    created.append(
+                        spool_create(material=row.get("material", ""), initial_grams=initial, **fields)
+                    )
+            except MaterialsError as exc:
+                errors.append({"row": number, "error": exc.message})
+        if errors:
+            raise ImportRejected(f"{len(errors)} row(s) have errors; nothing was imported", errors=errors)
     return created

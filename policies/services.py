@@ -3,8 +3,6 @@ closures, quotas and which machines may run unattended. Keyword-only, validated,
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable
 from datetime import date, time
 from decimal import Decimal
@@ -15,6 +13,7 @@ from django.db import transaction
 from django.db.models import Model
 
 from machines.models import MachineConfig
+from mes.csvrows import csv_rows
 from policies.exceptions import ImportRejected, PolicyError
 from policies.models import (
     Closure,
@@ -130,67 +129,48 @@ def training_records_import_csv(*, text: str) -> list[TrainingRecord]:
     """Import training records from CSV: header row; ``username``, ``training`` (its name) and
     ``completed_on`` (YYYY-MM-DD) required; ``trainer`` (a username, else kept as a name), ``expires_on``
     and ``notes`` optional. All or nothing: any bad row rejects the file with every row's error."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = {(name or "").strip().lower() for name in reader.fieldnames or []}
-    missing = CSV_REQUIRED - header
-    if missing:
-        raise ImportRejected(
-            f"the CSV lacks the column(s) {', '.join(sorted(missing))}; columns: {', '.join(sorted(CSV_COLUMNS))}"
-        )
-    unknown = header - CSV_COLUMNS
-    if unknown:
-        raise ImportRejected(f"unknown CSV column(s): {', '.join(sorted(unknown))}")
     users = get_user_model().objects
     trainings = {t.name.lower(): t for t in Training.objects.all()}
     errors: list[dict] = []
     created: list[TrainingRecord] = []
-    try:
-        with transaction.atomic():
-            for number, raw in enumerate(reader, start=2):
-                if number - 1 > CSV_MAX_ROWS:
-                    raise ImportRejected(f"the CSV has more than {CSV_MAX_ROWS} rows")
-                row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k}
-                if not any(row.values()):
-                    continue
-                try:
-                    username = row.get("username", "")
-                    user = (
-                        users.filter(**{users.model.USERNAME_FIELD: username}).first() if username else None
-                    )
-                    if user is None:
-                        raise PolicyError(f"no user {username!r}" if username else "username is required")
-                    training = trainings.get(row.get("training", "").lower())
-                    if training is None:
-                        known = ", ".join(sorted(t.name for t in trainings.values())) or "none yet"
-                        raise PolicyError(
-                            f"unknown training {row.get('training', '')!r} (the lab has: {known})"
+    rows = csv_rows(
+        text, required=CSV_REQUIRED, columns=CSV_COLUMNS, max_rows=CSV_MAX_ROWS, error=ImportRejected
+    )
+    with transaction.atomic():
+        for number, row in rows:
+            try:
+                username = row.get("username", "")
+                user = users.filter(**{users.model.USERNAME_FIELD: username}).first() if username else None
+                if user is None:
+                    raise PolicyError(f"no user {username!r}" if username else "username is required")
+                training = trainings.get(row.get("training", "").lower())
+                if training is None:
+                    known = ", ".join(sorted(t.name for t in trainings.values())) or "none yet"
+                    raise PolicyError(f"unknown training {row.get('training', '')!r} (the lab has: {known})")
+                completed = _date(row.get("completed_on", ""), "completed_on", required=True)
+                expires = _date(row.get("expires_on", ""), "expires_on", required=False)
+                trainer_text = row.get("trainer", "")
+                trainer = (
+                    users.filter(**{users.model.USERNAME_FIELD: trainer_text}).first()
+                    if trainer_text
+                    else None
+                )
+                with transaction.atomic():
+                    created.append(
+                        training_record_create(
+                            user=user,
+                            training=training,
+                            completed_on=completed,
+                            trainer=trainer,
+                            trainer_name="" if trainer else trainer_text,
+                            expires_on=expires,
+                            notes=row.get("notes", ""),
                         )
-                    completed = _date(row.get("completed_on", ""), "completed_on", required=True)
-                    expires = _date(row.get("expires_on", ""), "expires_on", required=False)
-                    trainer_text = row.get("trainer", "")
-                    trainer = (
-                        users.filter(**{users.model.USERNAME_FIELD: trainer_text}).first()
-                        if trainer_text
-                        else None
                     )
-                    with transaction.atomic():
-                        created.append(
-                            training_record_create(
-                                user=user,
-                                training=training,
-                                completed_on=completed,
-                                trainer=trainer,
-                                trainer_name="" if trainer else trainer_text,
-                                expires_on=expires,
-                                notes=row.get("notes", ""),
-                            )
-                        )
-                except PolicyError as exc:
-                    errors.append({"row": number, "error": exc.message})
-            if errors:
-                raise ImportRejected(f"{len(errors)} row(s) have errors; nothing was imported", rows=errors)
-    except csv.Error as exc:
-        raise ImportRejected(f"the file is not valid CSV: {exc}") from exc
+            except PolicyError as exc:
+                errors.append({"row": number, "error": exc.message})
+        if errors:
+            raise ImportRejected(f"{len(errors)} row(s) have errors; nothing was imported", rows=errors)
     return created
 
 
