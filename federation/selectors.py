@@ -18,6 +18,9 @@ from django.db.models import Count, Q, Sum
 from federation.jobs_gateway import queue_jobs
 from federation.models import IncomingJob, Partner
 from machines.models import MachineConfig, MachineSetting
+from machines.registry import get_registry
+from machines.state import read_states
+from machines.status import describe_status
 
 
 def _setting_values(machine_ids: list) -> dict:
@@ -55,10 +58,6 @@ def machine_live_statuses(machines: list[MachineConfig]) -> dict:
     jobs shared over the active machines of that type — a rough figure for a partner deciding where
     to send work, not a promise.
     """
-    from machines.registry import get_registry
-    from machines.state import read_states
-    from machines.status import describe_status
-
     if not machines:
         return {}
     registry = get_registry()

@@ -19,6 +19,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from mes.models import Lease
+
 
 def new_owner_id(role: str) -> str:
     """Unique per process start, readable in logs: host, pid and a random suffix."""
@@ -98,8 +100,6 @@ class DatabaseLeaseStore:
     """Leases as rows; each acquire is one conditional UPDATE plus INSERTs for keys never seen."""
 
     def acquire_many(self, keys: Iterable[str], *, owner: str, ttl: float) -> set[str]:
-        from mes.models import Lease
-
         keys = list(keys)
         now = timezone.now()
         expires = now + timedelta(seconds=ttl)
@@ -119,21 +119,15 @@ class DatabaseLeaseStore:
         )
 
     def release_many(self, keys: Iterable[str], *, owner: str) -> None:
-        from mes.models import Lease
-
         Lease.objects.filter(key__in=list(keys), owner=owner).delete()
 
     def holders(self, keys: Iterable[str]) -> dict[str, str]:
-        from mes.models import Lease
-
         rows = Lease.objects.filter(key__in=list(keys), expires_at__gt=timezone.now()).values_list(
             "key", "owner"
         )
         return dict(rows)
 
     def holders_with_prefix(self, prefix: str) -> dict[str, str]:
-        from mes.models import Lease
-
         live = Lease.objects.filter(key__startswith=prefix, expires_at__gt=timezone.now())
         return dict(live.values_list("key", "owner"))
 

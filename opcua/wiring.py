@@ -12,7 +12,13 @@ from datetime import timedelta
 
 from django.db import transaction
 
+from jobs.models import Job, QueueState
+from jobs.services.bed import machine_last_job
+from jobs.signals import job_state_changed, queue_changed
 from machines.machine_types.printer_3d import BED_CLEAR_REQUIRED
+from machines.models import MachineConfig
+from machines.registry import get_registry
+from machines.signals import machine_state_changed, machines_created
 from opcua.conf import is_configured
 from opcua.services import opcua_publish_machine, opcua_publish_queue, opcua_remove_machine
 from opcua.snapshots import JobSnapshot, MachineSnapshot, QueueSnapshot
@@ -35,9 +41,6 @@ def _status_slug(machine, code: int | None) -> str:
 
 
 def _job_for(machine_id: str, plate_waiting: bool, printer_job: dict | None) -> JobSnapshot | None:
-    from jobs.models import Job
-    from jobs.services.bed import machine_last_job
-
     jobs = Job.objects.filter(machine_id=machine_id).select_related("owner")
     job = jobs.filter(state__in=ACTIVE_JOB_STATES).order_by("-started_at").first()
     if job is None and plate_waiting:
@@ -82,8 +85,6 @@ def machine_snapshot(machine, state) -> MachineSnapshot:
 
 
 def queue_snapshot() -> QueueSnapshot:
-    from jobs.models import Job, QueueState
-
     queue = QueueState.objects.filter(pk=QueueState.SINGLETON_ID).first()
     return QueueSnapshot(
         length=Job.objects.filter(state="queued").count(),
@@ -128,8 +129,6 @@ def on_machine_saved(sender, instance, **kwargs) -> None:
         return
 
     def publish() -> None:
-        from machines.registry import get_registry
-
         machine = get_registry().get_machine(instance.pk)
         if machine is not None:
             opcua_publish_machine(snapshot=machine_snapshot(machine, machine.state))
@@ -159,9 +158,6 @@ def on_queue_changed(sender, **kwargs) -> None:
 
 
 def _publish_machine_of_job(job_id) -> None:
-    from jobs.models import Job
-    from machines.registry import get_registry
-
     machine_id = Job.objects.filter(pk=job_id).values_list("machine_id", flat=True).first()
     machine = get_registry().get_machine(machine_id) if machine_id else None
     if machine is not None:
@@ -182,8 +178,6 @@ def publish_all() -> int:
     The bridge command calls this at start, so a fleet that is steady when OPC UA gets switched on
     appears at once instead of at its next change.
     """
-    from machines.registry import get_registry
-
     changed = 0
     for machine in get_registry().machines():
         changed += opcua_publish_machine(snapshot=machine_snapshot(machine, machine.state))
@@ -193,11 +187,6 @@ def publish_all() -> int:
 
 def connect() -> None:
     from django.db.models.signals import post_delete, post_save
-
-    from jobs.models import QueueState
-    from jobs.signals import job_state_changed, queue_changed
-    from machines.models import MachineConfig
-    from machines.signals import machine_state_changed, machines_created
 
     machine_state_changed.connect(on_machine_state_changed, dispatch_uid="opcua.machine_state")
     post_save.connect(on_machine_saved, sender=MachineConfig, dispatch_uid="opcua.machine_saved")
