@@ -30,7 +30,7 @@ def client_for(kind: str, base_url: str, **settings) -> PrinterClient:
 def __getattr__(name: str):
     # Plugin discovery reads MES_PLUGINS once Django is ready; the drivers import the machines app.
     if name == "MES_PLUGINS":
-        from .plugin import PrinterDriversPlugin
+        from .plugin import PrinterDriversPlugin  # inside: app registry not ready at import time
 
         return [PrinterDriversPlugin]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

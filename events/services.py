@@ -14,6 +14,7 @@ from django.utils import timezone
 from events.consumers import Consumer, registry
 from events.models import Event, Receipt
 from events.types import is_known
+from mes.engine import enqueue_coalesced
 
 logger = logging.getLogger("mes.events")
 
@@ -96,8 +97,6 @@ def _after_commit(event: Event) -> None:
         },
     )
     if registry().all():
-        from mes.engine import enqueue_coalesced
-
         enqueue_coalesced("events.tasks.events_dispatch", key="events.dispatch", ttl=30)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from federation.client import FederationError
+from federation.identity import key_dir, local_instance, published_keys
 from federation.jobs_gateway import Job, JobError, RemoteRun
 from federation.models import ForwardedJob
 from federation.services.jobs import REPORTABLE, forwarded_job_cancel, incoming_job_report
@@ -69,8 +70,6 @@ def job_remote_cancel(sender, *, job_id, **kwargs) -> bool:
 def create_identity(sender, **kwargs) -> None:
     """The instance id and first signing key exist before web and workers start: two processes
     generating a first key at once would publish two, and only one private half would be kept."""
-    from federation.identity import key_dir, local_instance, published_keys
-
     instance = local_instance()
     [key, *_] = published_keys()
     logger.info("federation identity %s, signing key %s in %s", instance.instance_id, key.kid, key_dir())

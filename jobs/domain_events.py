@@ -6,6 +6,7 @@ catalogue other systems subscribe to. Both rows are written in the same transact
 
 from __future__ import annotations
 
+from events.models import Event
 from events.services import event_record as domain_event_record
 from events.types import EventType
 from jobs.states import ACTIVE_STATES, ActorKind, JobState
@@ -99,7 +100,6 @@ def milestones_crossed(job, old: float | None, new: float | None) -> list[int]:
     crossed = milestones_between(old, new)
     if not crossed:
         return []
-    from events.models import Event
 
     announced = set(
         Event.objects.filter(job_id=job.pk, type=EventType.JOB_PROGRESS).values_list(

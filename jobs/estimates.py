@@ -18,6 +18,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from jobs.models import Job
+from jobs.selectors import queue_state_get
 from jobs.states import ACTIVE_STATES, QUEUE_STATES
 from machines.selectors import machine_list, machine_live_states
 from machines.state import LiveState
@@ -135,7 +136,6 @@ def _forecast(*, now: datetime | None) -> dict:
     """The queue forecast; without an explicit ``now`` it is shared for a few seconds between pages,
     the board and the API, and recomputed at once when the queue changes (its version is in the key)."""
     from jobs.forecast import queue_forecast  # the forecast reads this module's time-left helpers
-    from jobs.selectors import queue_state_get
 
     if now is not None:
         return queue_forecast(now=now)

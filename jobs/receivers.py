@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from jobs import signals as job_signals
-from jobs.services.reconciler import printer_report, printer_state_from_live
+from jobs.services.reconciler import printer_report, printer_state_from_live, reconcile_machine
 from jobs.services.scheduler import scheduler_run_request
 from machines import signals as machine_signals
 from machines.machine_types.printer_3d import BasePrinterDriver
@@ -41,7 +41,6 @@ def on_machine_state_changed(sender, machine, old: LiveState, new: LiveState, **
         return
     if printer_report(old) == printer_report(new):
         return
-    from jobs.services.reconciler import reconcile_machine
 
     reconcile_machine(machine_id=machine.id, printer_state=printer_state_from_live(new))
 

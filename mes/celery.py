@@ -7,6 +7,7 @@ from celery.signals import setup_logging
 from django.conf import settings
 
 from mes.config import exit_on_configuration_error
+from mes.engine import schedule
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mes.settings")
 # Celery reads the settings lazily, deep inside the worker's start-up; read them now so that a
@@ -22,8 +23,6 @@ app.autodiscover_tasks()
 @app.on_after_finalize.connect
 def install_periodic_tasks(sender: Celery, **kwargs) -> None:
     """The schedule declared in the apps (mes.engine) becomes Celery beat's."""
-    from mes.engine import schedule
-
     sender.conf.beat_schedule = schedule().celery_beat_schedule()
 
 

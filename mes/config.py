@@ -22,6 +22,8 @@ from urllib.parse import urlparse
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from mes.outgoing import parse_networks
+
 DATABASE_SCHEMES = {"sqlite", "postgres", "postgresql", "pgsql", "psql"}
 TASK_ENGINES = {"django-q", "celery"}
 PROCESS_ROLES = {"standalone", "web", "worker", "beat", "poller", "opcua", "simulator"}
@@ -105,8 +107,6 @@ def positive_number(env: environ.Env, name: str, *, default: float) -> float:
 
 def networks(env: environ.Env, name: str, *, default: list[str] | None = None) -> list[str]:
     """Comma-separated CIDRs (``10.0.0.0/8,127.0.0.0/8``); a typo stops the process naming the entry."""
-    from mes.outgoing import parse_networks
-
     raw = _raw(env, name)
     if raw is None:
         return list(default or [])

@@ -15,6 +15,8 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
+from machines.models import MachineConfig
+
 
 def admin_password_path() -> Path:
     return settings.VAR_DIR / "admin-password"
@@ -68,8 +70,6 @@ class UpState:
 
 def status_block(*, base_url: str, simulate: int = 0) -> str:
     """A short block: where to go, who to log in as and where that password is, how big the fleet is."""
-    from machines.models import MachineConfig
-
     admins = list(
         get_user_model()
         .objects.filter(is_superuser=True, is_active=True)

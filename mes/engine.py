@@ -80,11 +80,11 @@ def resolve(path: str) -> Callable:
 def send_now(path: str, *args: Any, **kwargs: Any) -> None:
     """Hand a task to the configured engine immediately (prefer ``enqueue`` inside transactions)."""
     if settings.TASK_ENGINE == "celery":
-        from mes.celery import app
+        from mes.celery import app  # inside: mes.celery imports this module (cycle); built only for celery
 
         app.send_task(path, args=args, kwargs=kwargs)
     else:
-        from django_q.tasks import async_task
+        from django_q.tasks import async_task  # inside: optional dependency (the django-q2 engine)
 
         async_task(path, *args, **kwargs)
 

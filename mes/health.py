@@ -51,12 +51,12 @@ def check_task_engine() -> Check:
     engine = settings.TASK_ENGINE
     try:
         if engine == "celery":
-            from mes.celery import app
+            from mes.celery import app  # inside: the Celery app is built only when TASK_ENGINE=celery
 
             with app.connection_for_write() as conn:
                 conn.ensure_connection(max_retries=1, timeout=2)
             return Check(True, "celery broker reachable", {"engine": engine})
-        from django_q.brokers import get_broker
+        from django_q.brokers import get_broker  # inside: optional dependency (the django-q2 engine)
 
         broker = get_broker()
         broker.ping()

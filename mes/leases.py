@@ -134,7 +134,7 @@ class DatabaseLeaseStore:
 
 def default_lease_store() -> LeaseStore:
     if settings.REDIS_URL:
-        from django_redis import get_redis_connection
+        from django_redis import get_redis_connection  # inside: optional dependency (Redis leases)
 
         return RedisLeaseStore(get_redis_connection("default"))
     return DatabaseLeaseStore()

@@ -19,7 +19,7 @@ def _periodic_tasks() -> tuple[str, ...]:
 
     if not apps.ready:
         return ()
-    from mes.engine import schedule
+    from mes.engine import schedule  # inside: LOGGING loads this module before the app registry is ready
 
     return tuple(entry.task for entry in schedule().entries())
 

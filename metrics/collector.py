@@ -112,7 +112,7 @@ class DatabaseCollector(Collector):
         for consumer, pending in sorted(outbox_depth().items()):
             depth.add_metric([consumer], pending)
         if apps.is_installed("opcua"):
-            from opcua.models import BridgeStatus, OutboxEntry
+            from opcua.models import BridgeStatus, OutboxEntry  # inside: optional app (only when installed)
 
             depth.add_metric(["opcua_bridge"], OutboxEntry.objects.filter(delivered_at__isnull=True).count())
             status = BridgeStatus.objects.filter(pk=BridgeStatus.SINGLETON_ID).first()
@@ -126,7 +126,7 @@ class DatabaseCollector(Collector):
     def _webhooks(self) -> Iterator:
         if not apps.is_installed("webhooks"):
             return
-        from webhooks.models import Attempt, Delivery
+        from webhooks.models import Attempt, Delivery  # inside: optional app (only when installed)
 
         failures = CounterMetricFamily(
             "mes_webhook_delivery_failures",

@@ -19,6 +19,7 @@ from django.utils import timezone
 from federation.client import FederationError, response_reason, signed_request
 from federation.models import FederationEvent, InboxRecord, Partner
 from mes.engine import enqueue
+from mes.leases import default_lease_store, new_owner_id
 
 logger = logging.getLogger(__name__)
 
@@ -113,8 +114,6 @@ def federation_deliver_due_events(*, now: dt.datetime | None = None, limit: int 
     """Deliver due outbox events in order; a failure holds back later events of the same job and
     partner for this run. Stopped partners only get their stop notice. One process delivers at a time
     (a lease), so events are not sent twice in parallel. Returns how many were delivered."""
-    from mes.leases import default_lease_store, new_owner_id
-
     store = default_lease_store()
     owner = new_owner_id("federation-outbox")
     if OUTBOX_LEASE not in store.acquire_many([OUTBOX_LEASE], owner=owner, ttl=OUTBOX_LEASE_TTL):

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from events.services import event_record
 from machines import signals
 from machines.setting_defs import SettingDefinition
 from machines.state import LiveState, read_state, update_state
@@ -272,7 +273,6 @@ class BaseMachineType:
         before, after = self.status_category(old_status), self.status_category(new_status)
         if before == after:
             return
-        from events.services import event_record
 
         label = describe_status(self.MACHINE_STATUS, new_status)["label"]
         event_record(

@@ -132,7 +132,7 @@ class Command(BaseCommand):
         from django.apps import apps
 
         if apps.is_installed("metrics"):
-            from metrics.multiprocess import reset_directory
+            from metrics.multiprocess import reset_directory  # inside: optional app (only when installed)
 
             reset_directory()
 

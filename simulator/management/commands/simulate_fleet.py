@@ -21,6 +21,7 @@ from django.db import transaction
 from machines.models import MachineConfig
 from machines.registry import get_registry
 from machines.services import machine_update, machines_create_many
+from mes.signals import demo_fleet_registered
 from simulator.cli import add_arguments, check_arguments, serve
 from simulator.server import CHOICES, api_key_for, personality_for
 
@@ -107,9 +108,6 @@ class Command(BaseCommand):
                 self.style.SUCCESS(f"Registered simulated machines: {created} new, {updated} updated.")
             )
             if options["demo"]:
-                from machines.models import MachineConfig
-                from mes.signals import demo_fleet_registered
-
                 names = [machine_name(n) for n in range(1, options["count"] + 1)]
                 ids = list(
                     MachineConfig.objects.filter(name__in=names).order_by("name").values_list("pk", flat=True)
