@@ -87,21 +87,26 @@ def module_name(path: Path) -> str:
 
 def imports_of(path: Path) -> list[Import]:
     module = module_name(path)
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found = []
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            found += [Import(module, path, node.lineno, alias.name) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[: len(base) - (node.level - 1)]
-                source = ".".join([*base, node.module] if node.module else base)
-            else:
-                source = node.module or ""
-            # `from mes import settings` imports mes.settings: keep the name so it can be placed.
-            found += [Import(module, path, node.lineno, f"{source}.{alias.name}") for alias in node.names]
+        found += imports_of_node(node, module, path)
     return found
+
+
+def imports_of_node(node: ast.AST, module: str, path: Path) -> list[Import]:
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    if isinstance(node, ast.Import):
+        return [Import(module, path, node.lineno, alias.name) for alias in node.names]
+    if isinstance(node, ast.ImportFrom):
+        if node.level:
+            base = package.split(".")
+            base = base[: len(base) - (node.level - 1)]
+            source = ".".join([*base, node.module] if node.module else base)
+        else:
+            source = node.module or ""
+        # `from mes import settings` imports mes.settings: keep the name so it can be placed.
+        return [Import(module, path, node.lineno, f"{source}.{alias.name}") for alias in node.names]
+    return []
 
 
 def app_packages() -> list[str]:
@@ -152,6 +157,58 @@ def test_every_app_is_in_the_layer_table():
 def test_no_lower_app_imports_a_higher_one():
     problems = violations(all_imports(), layer_entries())
     assert not problems, "imports against the layers:\n" + "\n".join(problems)
+
+
+def unexplained_function_imports(paths: list[Path], entries: dict[str, int]) -> list[str]:
+    """App imports inside a function with no comment on their line or the line above (why not at the top:
+    a cycle, the app registry not ready yet, an optional dependency...). ``AppConfig.ready`` needs none."""
+    return [problem for path in paths for problem in _unexplained_in(path, entries)]
+
+
+def _function_imports(node: ast.AST, function: ast.AST | None = None) -> list[tuple[ast.AST, ast.AST]]:
+    """(import, enclosing function) for every import statement inside a function or method."""
+    found = []
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+            found += _function_imports(child, child)
+            continue
+        if function is not None and isinstance(child, ast.Import | ast.ImportFrom):
+            found.append((child, function))
+        found += _function_imports(child, function)
+    return found
+
+
+def _unexplained_in(path: Path, entries: dict[str, int]) -> list[str]:
+    text = path.read_text()
+    lines = ["", *text.splitlines()]  # 1-based
+    module = module_name(path)
+    problems = []
+    for node, function in _function_imports(ast.parse(text, filename=str(path))):
+        if function.name == "ready":
+            continue  # Django's place for imports that need the app registry
+        if not any(owner(imp.target, entries) for imp in imports_of_node(node, module, path)):
+            continue  # the standard library or a third-party package
+        said = "#" in lines[node.lineno] or "#" in lines[node.end_lineno]
+        if not said and not lines[node.lineno - 1].strip().startswith("#"):
+            problems.append(f"{path.relative_to(ROOT)}:{node.lineno}: {lines[node.lineno].strip()}")
+    return problems
+
+
+def app_source_files() -> list[Path]:
+    return [
+        path
+        for package in app_packages()
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if "migrations" not in path.relative_to(ROOT).parts
+    ]
+
+
+def test_an_import_inside_a_function_says_why_it_is_not_at_the_top():
+    problems = unexplained_function_imports(app_source_files(), layer_entries())
+    assert not problems, (
+        "app imports inside functions without a comment saying why (a cycle, app registry not ready, an "
+        "optional dependency); move them to the top or add the reason:\n" + "\n".join(problems)
+    )
 
 
 # -- the checker itself ---------------------------------------------------------------------------
@@ -214,3 +271,21 @@ def test_an_app_missing_from_the_table_fails(app_tree):
     assert [package for package in app_packages() if package not in layer_entries()] == ["gizmos"]
     with pytest.raises(AssertionError, match=r"\['gizmos'\] not in the layer table"):
         test_every_app_is_in_the_layer_table()
+
+
+def test_an_unexplained_import_inside_a_function_is_reported_with_file_and_line(app_tree):
+    app_tree(
+        "jobs/apps.py",
+        "class JobsConfig:\n    def ready(self):\n        from jobs import receivers\n",
+    )
+    app_tree(
+        "jobs/services.py",
+        "def a():\n    import json\n    from machines.models import Machine\n\n"
+        "def b():\n    from jobs.models import Job  # inside: jobs.models imports this module (cycle)\n\n"
+        "def c():\n    # inside: app registry not ready at import time\n    from machines import state\n\n"
+        "def d():\n    from . import receivers\n",
+    )
+    assert unexplained_function_imports(app_source_files(), layer_entries()) == [
+        "jobs/services.py:3: from machines.models import Machine",
+        "jobs/services.py:13: from . import receivers",
+    ]
