@@ -9,6 +9,7 @@ from jobs.services.control import pending_requests
 from jobs.services.dispatch import job_dispatch as dispatch_service
 from jobs.services.reconciler import reconcile_sweep as reconcile_sweep_service
 from jobs.services.retention import job_files_purge as job_files_purge_service
+from jobs.services.retention import job_files_sweep_orphans as job_files_sweep_orphans_service
 from jobs.services.scheduler import schedule_run, scheduler_run_started, stale_dispatches
 from mes.engine import enqueue, task
 
@@ -48,5 +49,7 @@ def reconcile_sweep() -> int:
 
 @task
 def job_files_purge() -> int:
-    """Daily: delete the G-code of jobs finished longer ago than JOBS_FILE_RETENTION_DAYS."""
+    """Hourly: delete the G-code of jobs finished longer ago than JOBS_FILE_RETENTION_DAYS, and files
+    no job names (a submission killed before its commit)."""
+    job_files_sweep_orphans_service()
     return job_files_purge_service()

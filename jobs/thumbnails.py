@@ -25,6 +25,8 @@ import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from django.core.files.base import ContentFile
+
 MAX_BYTES = 512 * 1024  # a decoded picture larger than this is skipped
 MAX_SIDE = 2048  # pixels; a thumbnail is never larger
 HEADER_SCAN_BYTES = 8 * 1024 * 1024  # thumbnails sit at the top of the file: never read further
@@ -203,13 +205,14 @@ def _decode(block: tuple[str, int, int], parts: list[bytes]) -> Candidate | None
 BGCODE_FORMATS = {0: "png", 1: "jpg", 2: "qoi"}
 
 
-def thumbnail_store(*, job, choice: Choice) -> list[str]:
-    """Save the chosen picture as the job's thumbnail file (not the row); the stored names, to delete
-    again when the submission fails."""
-    from django.core.files.base import ContentFile
+def thumbnail_place(*, job, choice: Choice) -> tuple[str, ContentFile] | None:
+    """Name the job's thumbnail (set on the row) and return the bytes to store under that name.
 
+    Storing is left to the caller, last, just before its transaction commits (see ``jobs.services.submit``).
+    """
     picture = choice.thumbnail
     if picture is None:
-        return []
-    job.thumbnail.save(f"thumb.{picture.extension}", ContentFile(picture.data), save=False)
-    return [job.thumbnail.name]
+        return None
+    name = job.thumbnail.field.generate_filename(job, f"thumb.{picture.extension}")
+    job.thumbnail.name = name
+    return name, ContentFile(picture.data)

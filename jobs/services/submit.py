@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
@@ -27,7 +28,7 @@ from jobs.selectors import candidate_machines
 from jobs.services.lifecycle import bump_versions
 from jobs.services.positions import BACK, Location, allocate_positions, lock_queue
 from jobs.states import ActorKind, JobState
-from jobs.thumbnails import thumbnail_store
+from jobs.thumbnails import thumbnail_place
 from jobs.uploads import max_upload_bytes, too_large_message
 from materials.selectors import material_by_name, material_types, tracking_enabled
 from policies.selectors import training_rules
@@ -181,14 +182,32 @@ def _add(*, user, specs: list[JobSpec], location: Location, actor_kind: str) -> 
     saved: list[str] = []
     try:
         with transaction.atomic():
-            return _add_locked(user=user, specs=specs, location=location, actor_kind=actor_kind, saved=saved)
+            jobs, files = _add_locked(user=user, specs=specs, location=location, actor_kind=actor_kind)
+            _store_files(files, saved=saved)
+        return jobs
     except BaseException:
         for name in saved:  # nothing stored on failure: no row, no orphan file
             Job.file.field.storage.delete(name)
         raise
 
 
-def _add_locked(*, user, specs, location, actor_kind, saved: list[str]) -> list[Job]:
+def _store_files(files: list[tuple[str, File]], *, saved: list[str]) -> None:
+    """Store the files under the names the rows already carry, as the last step before the commit.
+
+    A process killed between these writes and the commit leaves a file no job names; it cannot leave a
+    job without its file. The hourly sweep (``jobs.services.retention.job_files_sweep_orphans``) removes
+    such files; the window is the few milliseconds of a commit, not the whole submission.
+    """
+    storage = Job.file.field.storage
+    for name, content in files:
+        content.seek(0)
+        stored = storage.save(name, content)
+        saved.append(stored)
+        if stored != name:
+            raise RuntimeError(f"the storage put {name} under another name ({stored}): the name was taken")
+
+
+def _add_locked(*, user, specs, location, actor_kind) -> tuple[list[Job], list[tuple[str, File]]]:
     lock_queue()
     approval = bool(settings.JOBS_REQUIRE_APPROVAL) and not user.is_staff
     target = JobState.AWAITING_APPROVAL if approval else JobState.QUEUED
@@ -204,6 +223,7 @@ def _add_locked(*, user, specs, location, actor_kind, saved: list[str]) -> list[
         ):
             positions[id(spec)] = position
     jobs = []
+    files: list[tuple[str, File]] = []
     for spec in specs:
         job_id = uuid.uuid4()
         c = spec.constraints
@@ -233,10 +253,10 @@ def _add_locked(*, user, specs, location, actor_kind, saved: list[str]) -> list[
             created_at=now,
             queued_at=now if target == JobState.QUEUED else None,
         )
-        spec.file.seek(0)
-        job.file.save(spec.file.name or "job.gcode", spec.file, save=False)
-        saved.append(job.file.name)
-        saved += thumbnail_store(job=job, choice=spec.report.thumbnail)
+        job.file.name = job.file.field.generate_filename(job, spec.file.name or "job.gcode")
+        files.append((job.file.name, spec.file))
+        if thumbnail := thumbnail_place(job=job, choice=spec.report.thumbnail):
+            files.append(thumbnail)
         jobs.append(job)
     Job.objects.bulk_create(jobs, batch_size=500)
     actor = user if user.is_authenticated else None
@@ -286,4 +306,4 @@ def _add_locked(*, user, specs, location, actor_kind, saved: list[str]) -> list[
         transaction.on_commit(
             lambda: signals.queue_changed.send(sender=Job, reason="job queued"), robust=True
         )
-    return jobs
+    return jobs, files
