@@ -42,7 +42,9 @@ def on_machine_state_changed(sender, machine, old: LiveState, new: LiveState, **
     if printer_report(old) == printer_report(new):
         return
 
-    reconcile_machine(machine_id=machine.id, printer_state=printer_state_from_live(new))
+    reconcile_machine(
+        machine_id=machine.id, printer_state=printer_state_from_live(new), observed_at=new.last_seen
+    )
 
 
 def connect() -> None:

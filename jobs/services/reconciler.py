@@ -21,6 +21,7 @@ stands and the next poll decides again.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 
@@ -38,6 +39,7 @@ from jobs.states import (
     DISPATCH_STATES,
     ON_PRINTER_STATES,
     PRINTING_OR_PAUSED_STATES,
+    TERMINAL_STATES,
     ActorKind,
     ControlAction,
     JobState,
@@ -121,9 +123,18 @@ def _ended(job: Job, machine_id, to_state: str, reason: str) -> bool:
     return moved
 
 
-def _claim_or_record(machine_id, file_name: str) -> str:
+def _claim_or_record(machine_id, file_name: str, observed_at: dt.datetime | None) -> str:
     """The printer runs something no job on this machine accounts for."""
     ours = job_for_printer_file(file_name=file_name) if file_name else None
+    if (
+        ours is not None
+        and ours.state in TERMINAL_STATES
+        and str(ours.machine_id) == str(machine_id)
+        and (observed_at is None or ours.finished_at is None or observed_at <= ours.finished_at)
+    ):
+        # A report from before our own print on this machine ended (the sweep read it, then a poll
+        # finished the job): not a print started at the printer. A newer report of it running is one.
+        return "none"
     if ours is not None and ours.state == JobState.QUEUED:
         # Dispatch gave up on it (e.g. the start answer was lost) but the printer did start it.
         config = MachineConfig.objects.get(pk=machine_id)
@@ -148,13 +159,13 @@ def _claim_or_record(machine_id, file_name: str) -> str:
     return "external"
 
 
-def _step(machine_id, job: Job | None, state: PrinterState | None) -> str | None:
+def _step(machine_id, job: Job | None, state: PrinterState | None, observed_at=None) -> str | None:
     """Apply at most one transition; return what was done (None: nothing more to do)."""
     lost = state is None or state.status is PrinterStatus.DISCONNECTED
     file_name = state.job.file_name if state is not None and state.job is not None else ""
     if job is None:
         if not lost and state.status in ACTIVE_STATUSES:
-            result = _claim_or_record(machine_id, file_name)
+            result = _claim_or_record(machine_id, file_name, observed_at)
             return None if result == "none" else result
         return None
     ours = bool(file_name) and file_name == job.printer_file_name
@@ -219,15 +230,21 @@ def _step(machine_id, job: Job | None, state: PrinterState | None) -> str | None
     return "cancelled" if _ended(job, machine_id, JobState.CANCELLED, reason) else None
 
 
-def reconcile_machine(*, machine_id: uuid.UUID | str, printer_state: PrinterState | None) -> list[str]:
-    """Bring the machine's job in line with ``printer_state`` (None: the printer could not be read).
+def reconcile_machine(
+    *,
+    machine_id: uuid.UUID | str,
+    printer_state: PrinterState | None,
+    observed_at: dt.datetime | None = None,
+) -> list[str]:
+    """Bring the machine's job in line with ``printer_state`` (None: the printer could not be read),
+    as the printer reported it at ``observed_at`` (its poll's time, when known).
 
     Returns the transitions made (for logs and tests). A few can apply in one poll, e.g. a job
     left ``uploaded`` by a crashed worker whose print has already finished: → printing → completed.
     """
     done: list[str] = []
     for _ in range(4):
-        result = _step(machine_id, _active_job(machine_id), printer_state)
+        result = _step(machine_id, _active_job(machine_id), printer_state, observed_at)
         if result is None:
             break
         done.append(result)
@@ -253,5 +270,9 @@ def reconcile_sweep() -> int:
     for machine_id, live in read_states(changed_at).items():
         if live.last_seen is None or live.last_seen <= changed_at[machine_id]:
             continue
-        done += len(reconcile_machine(machine_id=machine_id, printer_state=printer_state_from_live(live)))
+        done += len(
+            reconcile_machine(
+                machine_id=machine_id, printer_state=printer_state_from_live(live), observed_at=live.last_seen
+            )
+        )
     return done

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -10,7 +12,7 @@ from jobs.services import job_request_cancel, job_request_pause, job_request_res
 from jobs.services.control import job_control
 from jobs.services.dispatch import job_dispatch
 from jobs.services.lifecycle import job_transition
-from jobs.services.reconciler import reconcile_machine, reconcile_sweep
+from jobs.services.reconciler import printer_state_from_live, reconcile_machine, reconcile_sweep
 from jobs.services.scheduler import schedule_run
 from jobs.states import ActorKind, JobState
 from machines.machine_types.printer_3d import BED_CLEAR_REQUIRED, Printer3DStatus
@@ -121,6 +123,31 @@ def test_a_print_started_by_hand_is_recorded_as_an_external_job(farm, alice):
     assert schedule_run() == []
     external = poll_until(farm, config, external, JobState.COMPLETED)
     assert farm.machine(config).state.data[BED_CLEAR_REQUIRED] is True
+
+
+def test_a_report_older_than_the_end_of_our_print_records_no_external_job(farm, alice):
+    """The sweep reads a report (printing), a poll then finishes the job, and the sweep applies the
+    old report: it must not record our own print as one started by hand at the printer."""
+    config, job = printing_job(farm, alice, seconds=20)
+    farm.wait_printer(config, lambda s: s.job and (s.job.progress or 0) > 5, what="some progress")
+    farm.poll(config)
+    stale = farm.machine(config).state
+    assert printer_state_from_live(stale).status in ACTIVE_STATUSES
+    job = poll_until(farm, config, job, JobState.COMPLETED)
+
+    late = reconcile_machine(
+        machine_id=config.pk, printer_state=printer_state_from_live(stale), observed_at=stale.last_seen
+    )
+    assert late == []
+    assert list(Job.objects.filter(machine=config).values_list("pk", "external")) == [(job.pk, False)]
+    # The same file reported running after the job ended is a reprint from the printer's screen.
+    again = reconcile_machine(
+        machine_id=config.pk,
+        printer_state=printer_state_from_live(stale),
+        observed_at=job.finished_at + dt.timedelta(seconds=1),
+    )
+    assert again == ["external"]
+    assert Job.objects.get(machine=config, external=True).state == JobState.PRINTING
 
 
 def test_lost_mid_print_becomes_unknown_then_printing_again(farm, alice):
