@@ -281,7 +281,8 @@ class Stack:
     # HTTP
     def api(self, method: str, path: str, **kwargs) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
-        return requests.request(method, f"{self.web_url}{path}", headers=headers, timeout=30, **kwargs)
+        kwargs.setdefault("timeout", 30)
+        return requests.request(method, f"{self.web_url}{path}", headers=headers, **kwargs)
 
     def submit(self, name: str, content: bytes) -> str:
         response = self.api(
