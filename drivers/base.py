@@ -15,6 +15,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
@@ -39,6 +40,7 @@ DEFAULT_READ_TIMEOUT = 10.0
 DEFAULT_UPLOAD_READ_TIMEOUT = 300.0
 # A nozzle this far below its target while a job is at 0 % means the printer is still heating up.
 HEATING_MARGIN = 3.0
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def map_status(table: Mapping[str, PrinterStatus], raw: str, *, where: str) -> PrinterStatus:
@@ -73,6 +75,32 @@ def derive_heating(status: PrinterStatus, temperatures: dict[str, Temperature], 
         if temp.target and temp.actual is not None and temp.actual < temp.target - HEATING_MARGIN:
             return PrinterStatus.HEATING
     return status
+
+
+def webcam_url_on_printer(base_url: str, reported: str) -> str:
+    """An absolute URL for a webcam URL a printer's host reported, kept on the printer's own host.
+
+    A relative URL is relative to the printer's URL as configured here. The host's own view of
+    itself (``127.0.0.1``, ``localhost``: OctoPi's default ``http://127.0.0.1:8080/?action=snapshot``)
+    becomes the printer's host. Any other host is refused with ValueError: the printer is not staff,
+    and what it reports must not make Lab MES call elsewhere; staff set ``WEBCAM_SNAPSHOT_URL`` for a
+    camera on another host."""
+    base = urlsplit(base_url)
+    target = urlsplit(reported.strip())
+    if not target.scheme and not target.netloc:
+        return f"{base_url.rstrip('/')}/{reported.strip().lstrip('/')}"
+    if target.scheme not in ("http", "https") or not target.hostname:
+        raise ValueError(f"the printer reports a camera URL that is not http(s): {reported[:100]!r}")
+    if target.hostname in LOOPBACK_NAMES:
+        host = f"[{base.hostname}]" if ":" in (base.hostname or "") else base.hostname
+        netloc = f"{host}:{target.port}" if target.port else host
+        return urlunsplit(target._replace(netloc=netloc))
+    if target.hostname != base.hostname:
+        raise ValueError(
+            f"the printer reports a camera on another host ({target.hostname}); "
+            "set WEBCAM_SNAPSHOT_URL to use it"
+        )
+    return reported.strip()
 
 
 class HashingReader(io.RawIOBase):
@@ -333,3 +361,10 @@ class PrinterClient(abc.ABC):
 
     def emergency_stop(self) -> None:
         raise self._unsupported(Control.EMERGENCY_STOP)
+
+    # --- webcam (optional) ------------------------------------------------------------------------
+
+    def webcam_snapshot_url(self) -> str | None:
+        """Where the printer's host says its webcam serves a still picture, as it wrote it (absolute, or
+        relative to ``base_url``); None when the API has no webcam or none is configured."""
+        return None

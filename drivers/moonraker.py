@@ -70,6 +70,18 @@ class MoonrakerClient(PrinterClient):
     def server_info(self) -> dict:
         return self._result("GET", "/server/info")
 
+    def webcam_snapshot_url(self) -> str | None:
+        """The first enabled webcam's ``snapshot_url`` from ``GET /server/webcams/list`` (Moonraker
+        0.8+); relative URLs are relative to the web front end, usually the same host."""
+        result = self._result("GET", "/server/webcams/list")
+        webcams = result.get("webcams") if isinstance(result, dict) else None
+        for webcam in webcams if isinstance(webcams, list) else []:
+            if isinstance(webcam, dict) and webcam.get("enabled", True):
+                url = webcam.get("snapshot_url")
+                if isinstance(url, str) and url.strip():
+                    return url.strip()
+        return None
+
     def _extruders(self) -> list[str]:
         return ["extruder"] + [f"extruder{i}" for i in range(1, self.tool_count)]
 

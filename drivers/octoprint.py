@@ -78,6 +78,16 @@ class OctoPrintClient(PrinterClient):
     def connection(self) -> dict:
         return self._get_object("/api/connection")
 
+    def webcam_snapshot_url(self) -> str | None:
+        """``webcam.snapshotUrl`` of ``GET /api/settings``: the default webcam's snapshot URL (1.9+:
+        from the classic webcam plugin's ``snapshot`` setting). OctoPrint leaves the whole ``webcam``
+        section empty for a key without the WEBCAM permission, and the URL empty when none is set."""
+        webcam = self._get_object("/api/settings").get("webcam")
+        if not isinstance(webcam, dict) or webcam.get("webcamEnabled") is False:
+            return None
+        url = webcam.get("snapshotUrl")
+        return (url.strip() or None) if isinstance(url, str) else None
+
     def get_state(self) -> PrinterState:
         job = self._get_object("/api/job")
         raw = self._field(job, "state", path="/api/job")

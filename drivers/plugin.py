@@ -32,7 +32,13 @@ from machines.machine_types.printer_state import (
 )
 from plugins.base import MachineDriverMixin, MesPlugin
 
-from .base import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_UPLOAD_READ_TIMEOUT, PrinterClient
+from .base import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_UPLOAD_READ_TIMEOUT,
+    PrinterClient,
+    webcam_url_on_printer,
+)
 from .moonraker import MoonrakerClient
 from .octoprint import OctoPrintClient
 from .prusalink import PrusaLinkClient
@@ -241,6 +247,12 @@ class ClientPrinterDriver(BasePrinterDriver):
     def capabilities(self, machine: BaseMachineType) -> PrinterCapabilities:
         with self.client(machine) as client:
             return client.capabilities()
+
+    def get_snapshot_url(self, machine: BaseMachineType) -> str | None:
+        """The webcam the printer's host reports (OctoPrint, Moonraker), kept on the printer's host."""
+        with self.client(machine) as client:
+            reported = client.webcam_snapshot_url()
+        return webcam_url_on_printer(machine.get_setting("URL"), reported) if reported else None
 
     # -- operator controls: what the client's API offers ------------------------------------------
     def controls(self, machine: BaseMachineType) -> frozenset[Control]:

@@ -1,6 +1,6 @@
-"""Reads for a machine's page (/machines/<id>/, staff): its live card, a chart of its temperatures over
-the last hours (server-rendered SVG from machines.temperatures), the jobs it printed, its recent events,
-what the driver reports and its settings (secrets never shown).
+"""Reads for a machine's page (/machines/<id>/, staff): its live card, its camera, a chart of its
+temperatures over the last hours (server-rendered SVG from machines.temperatures), the jobs it printed,
+its recent events, what the driver reports and its settings (secrets never shown).
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from events.models import Event
 from jobs.estimates import format_duration
 from jobs.fleet import FleetCard, fleet_cards
 from jobs.models import Job
+from jobs.states import ACTIVE_STATES
 from machines import temperatures
+from machines.camera import camera_expected
 from machines.registry import get_registry
 from machines.selectors import machine_list
 
@@ -106,6 +108,9 @@ class MachinePage:
     events: list[Event] = field(default_factory=list)
     properties: list[dict] = field(default_factory=list)  # what the driver reports: group, key, value
     settings: list[SettingRow] = field(default_factory=list)
+    camera: bool = (
+        False  # show the camera picture (machines.camera: a URL is set or the driver may report one)
+    )
 
 
 def _text(value) -> str:
@@ -172,4 +177,21 @@ def machine_page(machine_id) -> MachinePage:
         events=events,
         properties=properties,
         settings=machine_settings_rows(machine),
+        camera=machine_has_camera(machine.pk),
     )
+
+
+def machine_has_camera(machine_id) -> bool:
+    """Is a camera picture worth showing for this machine (no network: see machines.camera)?"""
+    loaded = get_registry().get_machine(machine_id)
+    return loaded is not None and camera_expected(loaded)
+
+
+def camera_visible_to(*, user, machine_id) -> bool:
+    """Who sees a machine's camera: staff, and a user whose job is on the machine now (dispatched,
+    printing, paused); not the next student once their print is over, not the public board."""
+    if not user.is_authenticated:
+        return False
+    if user.is_staff:
+        return True
+    return Job.objects.filter(machine_id=machine_id, owner=user, state__in=ACTIVE_STATES).exists()

@@ -75,6 +75,30 @@ async def server_info(printer, request, params):
     )
 
 
+async def webcams_list(printer, request, params):
+    """One enabled webcam, its URLs relative to the printer's web root as Mainsail writes them."""
+    return ok(
+        printer,
+        {
+            "webcams": [
+                {
+                    "name": "bed",
+                    "location": "printer",
+                    "service": "mjpegstreamer-adaptive",
+                    "enabled": True,
+                    "target_fps": 15,
+                    "stream_url": "/webcam/?action=stream",
+                    "snapshot_url": "/webcam/?action=snapshot",
+                    "flip_horizontal": False,
+                    "flip_vertical": False,
+                    "rotation": 0,
+                    "source": "database",
+                }
+            ]
+        },
+    )
+
+
 async def objects_query(printer, request, params):
     now = printer.advance()
     klippy, klippy_message = _klippy_state(printer)
@@ -275,6 +299,7 @@ async def file_delete(printer, request, params):
 
 
 router.add("GET", "/server/info", server_info)
+router.add("GET", "/server/webcams/list", webcams_list)
 router.add("GET", "/printer/objects/query", objects_query)
 router.add("POST", "/printer/objects/query", objects_query)
 router.add("POST", "/printer/print/start", print_start)

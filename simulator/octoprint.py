@@ -84,6 +84,28 @@ async def version(printer, request, params):
     return json_response(printer, VERSION)
 
 
+async def settings(printer, request, params):
+    """The part of GET /api/settings Lab MES reads: the default webcam's snapshot URL (the simulated
+    camera, simulator.webcam), in the compat fields OctoPrint 1.11 still fills."""
+    base = f"{request.scheme}://{request.host}/p/{printer.index}"
+    return json_response(
+        printer,
+        {
+            "api": {"allowCrossOrigin": False},
+            "webcam": {
+                "webcamEnabled": True,
+                "timelapseEnabled": False,
+                "defaultWebcam": "classic",
+                "snapshotWebcam": "classic",
+                "streamUrl": f"{base}/webcam/?action=stream",
+                "snapshotUrl": f"{base}/webcam/?action=snapshot",
+                "snapshotTimeout": 5,
+                "snapshotSslValidation": True,
+            },
+        },
+    )
+
+
 async def connection(printer, request, params):
     text = state_text(printer)
     up = _operational(text)
@@ -397,6 +419,7 @@ async def file_delete(printer, request, params):
 
 
 router.add("GET", "/api/version", version)
+router.add("GET", "/api/settings", settings)
 router.add("GET", "/api/connection", connection)
 router.add("POST", "/api/connection", connection_command)
 router.add("GET", "/api/printer", printer_state)

@@ -23,7 +23,7 @@ from types import ModuleType
 
 from aiohttp import web
 
-from . import moonraker, octoprint, prusalink
+from . import moonraker, octoprint, prusalink, webcam
 from .model import FAULT_KEYS, SimClock, SimConflict, SimPrinter, scan_bytes
 
 logger = logging.getLogger(__name__)
@@ -134,6 +134,8 @@ def make_printer_handler(fleet: Fleet):
         faulted = await _apply_transport_faults(printer, request)
         if faulted is not None:
             return faulted
+        if webcam.is_snapshot_request(request):  # the camera needs no API key, like mjpg-streamer
+            return await webcam.snapshot(printer, request)
         module = PERSONALITIES[printer.personality]
         if not module.authorized(printer, request):
             return module.unauthorized(request)

@@ -111,6 +111,15 @@ class BaseDriver:
     def teardown_machine(self, machine: BaseMachineType) -> None:
         """Release what init_machine set up (on deactivate, delete, driver change, shutdown)."""
 
+    def get_snapshot_url(self, machine: BaseMachineType) -> str | None:
+        """Optional: an absolute http(s) URL of a still picture from the machine's webcam, or None
+        (the default) when the driver knows of none. Called by the web process when someone looks
+        at the camera (the answer is cached for a minute), not by the poller; may ask the machine
+        over the network and raise the driver's errors, or ValueError for a URL it will not use.
+        Staff can always set one with the ``WEBCAM_SNAPSHOT_URL`` setting instead (machines.camera).
+        """
+        return None
+
     # -- helpers -----------------------------------------------------------------------------------
     def get_machines(self) -> list[BaseMachineType]:
         """Machines of this process's registry that use this driver."""

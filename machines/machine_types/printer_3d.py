@@ -290,6 +290,13 @@ class Printer3DMachineType(BaseMachineType):
             "type": "list",
             "default": [],
         },
+        "WEBCAM_SNAPSHOT_URL": {
+            "name": "Webcam snapshot URL",
+            "description": "http(s) URL of a still picture from the printer's camera, e.g. "
+            "http://octopi.lab/webcam/?action=snapshot. Empty: the driver's own, if it reports one. "
+            "Lab MES fetches it and shows it to staff and to the owner of the job printing.",
+            "type": "str",
+        },
         "POLL_INTERVAL": {
             "name": "Poll interval (s)",
             "type": "float",
