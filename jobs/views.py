@@ -288,8 +288,11 @@ def _job_submit(request: HttpRequest) -> HttpResponse:
 
 
 # -- fleet board -------------------------------------------------------------------------------------
-# The compact table view (/fleet/?view=table) shows this many machines a page.
+# Machines a page: the compact table view (/fleet/?view=table) and the cards. A card is ~8 KB (its
+# Controls and Maintenance menus), so a lab of 1000 printers gets pages of cards instead of one 8 MB
+# page, and each live refresh builds and fingerprints only the page's cards.
 FLEET_TABLE_PAGE = 100
+FLEET_CARD_PAGE = 48  # two, three, four or six columns fill every row
 
 
 def _page_numbers(page) -> list[int | None]:
@@ -307,26 +310,27 @@ def _page_numbers(page) -> list[int | None]:
 def _fleet_context(request: HttpRequest, *, fragment: bool = False) -> dict:
     filters = FleetFilter.from_query(request.GET)
     table = request.GET.get("view") == "table"
+    per_page = FLEET_TABLE_PAGE if table else FLEET_CARD_PAGE
     every_card = None
-    if table and fragment and not filters.active:
-        # The table's live refresh without filters: the page's machines alone (a count and a slice)
-        # and their cards; the filter choices, which need every card, are on the full page only.
-        page = Paginator(machine_list(), FLEET_TABLE_PAGE).get_page(request.GET.get("page"))
+    if fragment and not filters.active:
+        # The live refresh without filters: the page's machines alone (a count and a slice) and their
+        # cards; the filter choices, which need every card, are on the full page only.
+        page = Paginator(machine_list(), per_page).get_page(request.GET.get("page"))
         shown = fleet_cards(list(page.object_list))
         fleet_size = matching = page.paginator.count
     else:
         every_card = fleet_cards()
         found = [card for card in every_card if filters.matches(card)]
-        page = Paginator(found, FLEET_TABLE_PAGE).get_page(request.GET.get("page")) if table else None
-        shown = list(page.object_list) if page is not None else found
+        page = Paginator(found, per_page).get_page(request.GET.get("page"))
+        shown = list(page.object_list)
         fleet_size, matching = len(every_card), len(found)
     return {
         "cards": shown,
         "matching": matching,
         "table": table,
         "page": page,
-        "page_number": page.number if page is not None else None,
-        "page_numbers": _page_numbers(page) if page is not None else [],
+        "page_number": page.number,
+        "page_numbers": _page_numbers(page),
         "fleet_size": fleet_size,
         "filters": filters,
         # Where the card's buttons come back to: the board with the same filters.

@@ -189,3 +189,34 @@ def test_the_unfiltered_table_refresh_builds_only_its_page(login, staff, board, 
     html = live(login(staff), "/fleet/live/?view=table&page=2").content.decode()
     assert [[m.name for m in machines] for machines in built] == [["p2", "p3"]]
     assert html.count('class="machine-row') == 2 and "Page 2 of 3" in html
+
+
+def test_the_cards_are_paginated_and_their_links_keep_the_filters(login, staff, board, monkeypatch):
+    monkeypatch.setattr(views, "FLEET_CARD_PAGE", 2)
+    client = login(staff)
+    html = client.get("/fleet/?q=p").content.decode()
+    assert html.count('<article class="card machine-card') == 2 and "Page 1 of 3" in html
+    assert 'href="?q=p&amp;page=2"' in html and 'rel="next"' in html
+    html = client.get("/fleet/?q=p&page=3").content.decode()
+    assert html.count('<article class="card machine-card') == 1 and ">p4<" in html
+
+
+def test_the_unfiltered_card_refresh_builds_and_sends_only_its_page(login, staff, board, monkeypatch):
+    monkeypatch.setattr(views, "FLEET_CARD_PAGE", 2)
+    built = []
+    original = views.fleet_cards
+    monkeypatch.setattr(
+        views, "fleet_cards", lambda machines=None: built.append(machines) or original(machines)
+    )
+    client = login(staff)
+    response = live(client, "/fleet/live/?page=2")
+    assert [[m.name for m in machines] for machines in built] == [["p2", "p3"]]
+    html = response.content.decode()
+    assert html.count('<article class="card machine-card') == 2 and "Page 2 of 3" in html
+    url = "/fleet/live/?page=1"
+    version = live(client, url)["X-Live-Version"]
+    report(board["machines"][4], PrinterState(status=PrinterStatus.PAUSED, raw_state="Paused"))  # page 3
+    assert live(client, url, version=version).status_code == 204  # not on this page
+    report(board["machines"][0], printing_state(board["job"].printer_file_name, progress=80.0))
+    html = live(client, url, version=version).content.decode()
+    assert oob_ids(html) == [f"machine-{board['machines'][0].pk}"]
