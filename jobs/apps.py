@@ -7,11 +7,15 @@ class JobsConfig(AppConfig):
 
     def ready(self) -> None:
         from jobs import receivers
+        from jobs.demo import on_demo_fleet_registered
         from jobs.policy import usage_by_owner
         from mes.engine import schedule
+        from mes.signals import demo_fleet_registered
         from policies.selectors import set_usage_provider
 
         receivers.connect()
+        # After policies' and materials' receivers (earlier in INSTALLED_APPS): trainings and spools exist.
+        demo_fleet_registered.connect(on_demo_fleet_registered, dispatch_uid="jobs.demo")
         set_usage_provider(usage_by_owner)  # quotas count print time and grams of the owners' jobs
         # Event-driven runs cover the normal case; the sweep catches lost events, stuck dispatches and
         # control requests a printer did not act on.

@@ -15,6 +15,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
+from jobs.demo import STUDENTS, demo_password_path
 from machines.models import MachineConfig
 
 
@@ -87,13 +88,20 @@ def status_block(*, base_url: str, simulate: int = 0) -> str:
     fleet = f"{machines} machine{'s' if machines != 1 else ''} ({active} active)"
     if simulate:
         fleet += f", {simulate} simulated printers"
+    students = [name for name, _, _ in STUDENTS]
+    demo = ""
+    if demo_password_path().exists() and get_user_model().objects.filter(username__in=students).exists():
+        demo = f"    Students     {', '.join(students)} (password in {display_path(demo_password_path())})\n"
     return (
         "Lab MES is running:\n"
         f"    Log in       {base_url}/accounts/login/\n"
         f"    Fleet        {base_url}/fleet/\n"
         f"    Jobs         {base_url}/jobs/\n"
+        f"    Hallway      {base_url}/board/\n"
+        f"    Dashboard    {base_url}/dashboard/\n"
         f"    Admin        {base_url}/admin/\n"
         f"    API docs     {base_url}/api/docs/\n"
         f"    Admin login  {login}\n"
+        f"{demo}"
         f"    Fleet size   {fleet}\n"
     )

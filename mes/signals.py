@@ -8,5 +8,7 @@ bootstrapped = Signal()
 
 # Sent by ``manage.py simulate_fleet --register --demo`` (what ``up --simulate`` runs) with
 # ``machine_ids``: apps seed example data for the simulated fleet (spools loaded, a maintenance plan),
-# idempotently, so a newcomer sees their features at once. Never sent for real machines.
+# idempotently, so a newcomer sees their features at once. Never sent for real machines. With
+# ``example_jobs=True`` (``--demo-jobs``, what ``up --simulate`` passes) the simulator starts now and
+# the jobs app fills the queue with example prints (jobs.demo).
 demo_fleet_registered = Signal()

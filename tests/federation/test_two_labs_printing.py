@@ -101,6 +101,7 @@ class RuntimeLab(Lab):
                 self.sim_url.rsplit(":", 1)[1],
                 "--sim-speed",
                 "20",
+                "--no-demo-jobs",  # lab B's printers wait for lab A's jobs, not make run's examples
             ),
             cwd=ROOT,
             env=self.env | {"Q_WORKERS": "1"},

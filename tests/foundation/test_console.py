@@ -8,6 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from jobs.demo import demo_students_ensure
 from mes.console import UpState, admin_password_write, status_block
 from mes.logfilters import PeriodicTaskChatter
 
@@ -77,6 +78,8 @@ def test_status_block_names_urls_admin_login_password_file_and_fleet(settings, t
     settings.VAR_DIR = tmp_path
     block = status_block(base_url="http://127.0.0.1:8000", simulate=8)
     assert "http://127.0.0.1:8000/fleet/" in block and "http://127.0.0.1:8000/api/docs/" in block
+    assert "http://127.0.0.1:8000/board/" in block and "http://127.0.0.1:8000/dashboard/" in block
+    assert "Students" not in block  # no demo students before make run's simulated fleet seeds them
     assert "admin (new password: manage.py bootstrap --reset-admin)" in block
     assert "0 machines (0 active), 8 simulated printers" in block
     admin_password_write(username="admin", password="s3cret")
@@ -108,3 +111,13 @@ def test_up_prints_the_status_block_again_on_each_enter(monkeypatch):
     monkeypatch.setattr("sys.stdin", StringIO("\n\n"))
     Command._status_on_enter(lambda: shown.append(True))
     assert len(shown) == 2
+
+
+@pytest.mark.django_db
+def test_status_block_names_the_demo_students_and_their_password_file(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    demo_students_ensure()
+    block = status_block(base_url="http://x", simulate=8)
+    assert f"Students     ada, grace, alan (password in {tmp_path / 'demo-password'})" in block
+    password = (tmp_path / "demo-password").read_text().split("password: ")[1].strip()
+    assert password not in block

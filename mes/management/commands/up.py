@@ -16,7 +16,13 @@ from mes.supervisor import AlreadyRunning, ChildSpec, SingleInstanceLock, Superv
 
 
 def child_specs(
-    *, bind: str, web_workers: int, simulate: int = 0, sim_port: int = 8765, sim_speed: float = 1.0
+    *,
+    bind: str,
+    web_workers: int,
+    simulate: int = 0,
+    sim_port: int = 8765,
+    sim_speed: float = 1.0,
+    demo_jobs: bool = True,
 ) -> list[ChildSpec]:
     """The processes of one Lab MES installation, for the configured task engine and options."""
     python = sys.executable
@@ -47,6 +53,7 @@ def child_specs(
                 [
                     python, "manage.py", "simulate_fleet", "--count", str(simulate), "--personality", "mixed",
                     "--port", str(sim_port), "--speed", str(sim_speed), "--register", "--demo", "--report-every", "60",
+                    *(["--demo-jobs"] if demo_jobs else []),
                 ],
             )
         )  # fmt: skip
@@ -67,6 +74,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--sim-port", type=int, default=8765)
         parser.add_argument("--sim-speed", type=float, default=1.0, help="simulated seconds per real second")
+        parser.add_argument(
+            "--no-demo-jobs",
+            action="store_true",
+            help="with --simulate: start with an empty queue (no example prints from demo students)",
+        )
         parser.add_argument(
             "--status", action="store_true", help="print the status block of the running Lab MES and exit"
         )
@@ -114,6 +126,7 @@ class Command(BaseCommand):
                 simulate=options["simulate"],
                 sim_port=options["sim_port"],
                 sim_speed=options["sim_speed"],
+                demo_jobs=not options["no_demo_jobs"],
             ),
             lock=SingleInstanceLock(settings.VAR_DIR / "up.lock"),
             stop_timeout=options["stop_timeout"],

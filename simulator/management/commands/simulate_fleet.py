@@ -88,6 +88,11 @@ class Command(BaseCommand):
             action="store_true",
             help="with --register: let apps seed example data for the fleet (spools, maintenance plans)",
         )
+        parser.add_argument(
+            "--demo-jobs",
+            action="store_true",
+            help="with --demo: also queue example prints from demo students (a busy board at start-up)",
+        )
 
     def handle(self, *args, **options):
         problem = check_arguments(options["count"], options["speed"], options["port"])
@@ -112,7 +117,9 @@ class Command(BaseCommand):
                 ids = list(
                     MachineConfig.objects.filter(name__in=names).order_by("name").values_list("pk", flat=True)
                 )
-                demo_fleet_registered.send(sender=self.__class__, machine_ids=ids)
+                demo_fleet_registered.send(
+                    sender=self.__class__, machine_ids=ids, example_jobs=options["demo_jobs"]
+                )
 
         def out(line: str) -> None:
             self.stdout.write(line)
