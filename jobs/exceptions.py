@@ -49,3 +49,10 @@ class UploadTooLarge(JobError):
 class JobPermissionDenied(JobError):
     status_code = 403
     code = "permission_denied"
+
+
+class PreviewNotFound(JobError):
+    """No such checked upload of this user: never theirs, or already confirmed, cancelled or expired."""
+
+    status_code = 404
+    code = "not_found"

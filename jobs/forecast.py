@@ -49,11 +49,14 @@ class Forecast:
 
 
 def queue_forecast(
-    *, now: datetime | None = None, limit: int = FORECAST_MAX_JOBS
+    *, now: datetime | None = None, limit: int = FORECAST_MAX_JOBS, extra: list[Job] = ()
 ) -> dict[uuid.UUID, Forecast]:
-    """Forecasts for the first ``limit`` waiting jobs, by job id (a fixed number of queries)."""
+    """Forecasts for the first ``limit`` waiting jobs, by job id (a fixed number of queries).
+
+    ``extra``: unsaved jobs put at the back of the queue in this order, for the submit page's preview
+    (when would this file start if it were confirmed now?)."""
     now = now or timezone.now()
-    waiting = list(queue_jobs()[:limit])
+    waiting = [*queue_jobs()[:limit], *extra]
     if not waiting:
         return {}
     machines = list(machine_list().filter(active=True).order_by("name"))

@@ -26,13 +26,35 @@ def machine_type_choices() -> list[tuple[str, str]]:
     return choices
 
 
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files under one name. Each file is judged on its own by the services (empty, too large,
+    not G-code), so one bad file never costs the others: the field only asks for at least one."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ".gcode,.gco,.g,.bgcode"}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None) -> list:
+        files = [f for f in (data if isinstance(data, list | tuple) else [data]) if f]
+        if not files and self.required:
+            raise forms.ValidationError(self.error_messages["required"], code="required")
+        return files
+
+
 class JobSubmitForm(forms.Form):
-    file = forms.FileField(
-        label="G-code file",
-        help_text="Text G-code (.gcode, .gco, .g) or binary G-code (.bgcode).",
-        widget=forms.ClearableFileInput(attrs={"accept": ".gcode,.gco,.g,.bgcode"}),
+    file = MultipleFileField(
+        label="G-code files",
+        help_text="Text G-code (.gcode, .gco, .g) or binary G-code (.bgcode); several at once if you like.",
     )
-    name = forms.CharField(max_length=200, required=False, help_text="Defaults to the file name.")
+    name = forms.CharField(
+        max_length=200,
+        required=False,
+        help_text="Defaults to the file name (with several files, each keeps its file name).",
+    )
     machine_type = forms.ChoiceField(label="Machine type", initial=DEFAULT_MACHINE_TYPE)
     material = forms.CharField(
         max_length=50, required=False, help_text="e.g. PLA. Empty: the material the file was sliced for."

@@ -185,3 +185,51 @@ class QueueState(models.Model):
     @property
     def dispatch_allowed(self) -> bool:
         return self.running and not self.stop_pending
+
+
+def staged_upload_to(instance: StagedUpload, filename: str) -> str:
+    """``staged/<id>.gcode``: one flat folder, so the clean-up can list what no preview names."""
+    return f"staged/{instance.id}{PurePath(filename).suffix.lower()}"
+
+
+def staged_thumbnail_upload_to(instance: StagedUpload, filename: str) -> str:
+    return f"staged/{instance.id}.thumb{PurePath(filename).suffix.lower()}"
+
+
+class StagedUpload(models.Model):
+    """A file that passed the pre-flight and waits for its owner's "Confirm" on the submit page.
+
+    The upload is stored once, here; confirming turns it into a Job (the file copied into the job's
+    place, this row and its files deleted in the same commit), cancelling deletes it, and the periodic
+    clean-up (``jobs.services.staging.staged_uploads_purge``) deletes what is never confirmed.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    file = models.FileField(upload_to=staged_upload_to, max_length=300)
+    thumbnail = models.FileField(upload_to=staged_thumbnail_upload_to, max_length=300, blank=True)
+    original_name = models.CharField(max_length=255)
+    file_format = models.CharField(max_length=10)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    metadata = models.JSONField(default=dict, blank=True)
+    # What the student asked for on the form (the Job's fields of the same names).
+    name = models.CharField(max_length=200, blank=True)
+    notes = models.TextField(blank=True)
+    machine_type = models.CharField(max_length=100, default="printer-3d")
+    material = models.CharField(max_length=50, blank=True)
+    colour = models.CharField(max_length=50, blank=True)
+    nozzle_diameter = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["owner", "created_at"], name="staged_owner_created")]
+
+    def __str__(self) -> str:
+        return f"{self.original_name} (preview {str(self.id)[:8]})"
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.original_name

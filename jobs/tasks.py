@@ -11,6 +11,7 @@ from jobs.services.reconciler import reconcile_sweep as reconcile_sweep_service
 from jobs.services.retention import job_files_purge as job_files_purge_service
 from jobs.services.retention import job_files_sweep_orphans as job_files_sweep_orphans_service
 from jobs.services.scheduler import schedule_run, scheduler_run_started, stale_dispatches
+from jobs.services.staging import staged_uploads_purge as staged_uploads_purge_service
 from mes.engine import enqueue, task
 
 logger = logging.getLogger(__name__)
@@ -53,3 +54,9 @@ def job_files_purge() -> int:
     no job names (a submission killed before its commit)."""
     job_files_sweep_orphans_service()
     return job_files_purge_service()
+
+
+@task
+def staged_uploads_purge() -> int:
+    """Every 15 minutes: delete submit-page previews never confirmed within JOBS_PREVIEW_HOURS."""
+    return staged_uploads_purge_service()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from django.conf import settings
-from django.core.files.uploadhandler import TemporaryFileUploadHandler
+from django.core.files.uploadhandler import SkipFile, TemporaryFileUploadHandler
 
 from jobs.exceptions import UploadTooLarge
 
@@ -44,15 +44,26 @@ def too_many_files_message(limit: int) -> str:
 
 class HashingUploadHandler(TemporaryFileUploadHandler):
     """Always to disk (never memory), SHA-256 on the fly, and stop as soon as a file passes the limit
-    or, for a batch, all files together pass ``max_total_bytes``."""
+    or, for a batch, all files together pass ``max_total_bytes``.
+
+    ``skip_oversized`` (the submit page): a file over the limit is dropped, its name and reason kept in
+    ``skipped``, and the other files of the request go on (the batch total still stops the request)."""
 
     def __init__(
-        self, request=None, *, max_bytes: int, max_files: int = 1, max_total_bytes: int | None = None
+        self,
+        request=None,
+        *,
+        max_bytes: int,
+        max_files: int = 1,
+        max_total_bytes: int | None = None,
+        skip_oversized: bool = False,
     ):
         super().__init__(request)
         self.max_bytes = max_bytes
         self.max_files = max_files
         self.max_total_bytes = max_total_bytes or max_bytes * max_files
+        self.skip_oversized = skip_oversized
+        self.skipped: list[tuple[str, str]] = []
         self.total_received = 0
         self.files_received = 0
 
@@ -80,6 +91,9 @@ class HashingUploadHandler(TemporaryFileUploadHandler):
         self.total_received += len(raw_data)
         if self.received > self.max_bytes:
             self.file.close()
+            if self.skip_oversized:
+                self.skipped.append((self.file_name, too_large_message(self.max_bytes)))
+                raise SkipFile(self.file_name)
             raise UploadTooLarge(too_large_message(self.max_bytes), limit=self.max_bytes)
         if self.total_received > self.max_total_bytes:
             self.file.close()
@@ -93,14 +107,17 @@ class HashingUploadHandler(TemporaryFileUploadHandler):
         return uploaded
 
 
-def install_upload_handler(request, *, max_files: int = 1) -> None:
+def install_upload_handler(
+    request, *, max_files: int = 1, skip_oversized: bool = False
+) -> HashingUploadHandler:
     """Call before the request body is read (DRF parses lazily, so at the start of the view)."""
     django_request = getattr(request, "_request", request)
-    django_request.upload_handlers = [
-        HashingUploadHandler(
-            django_request,
-            max_bytes=max_upload_bytes(),
-            max_files=max_files,
-            max_total_bytes=max_batch_bytes() if max_files > 1 else None,
-        )
-    ]
+    handler = HashingUploadHandler(
+        django_request,
+        max_bytes=max_upload_bytes(),
+        max_files=max_files,
+        max_total_bytes=max_batch_bytes() if max_files > 1 else None,
+        skip_oversized=skip_oversized,
+    )
+    django_request.upload_handlers = [handler]
+    return handler

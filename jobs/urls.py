@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from jobs import views
+from jobs import submit_views, views
 from jobs.states import ControlAction
 
 app_name = "jobs"
@@ -10,7 +10,10 @@ app_name = "jobs"
 urlpatterns = [
     path("", views.job_list, name="list"),
     path("live/", views.job_list_fragment, name="list-fragment"),
-    path("submit/", views.job_submit, name="submit"),
+    path("submit/", submit_views.job_submit, name="submit"),
+    path("submit/confirm/", submit_views.preview_confirm, name="preview-confirm"),
+    path("submit/<uuid:pk>/cancel/", submit_views.preview_cancel, name="preview-cancel"),
+    path("submit/<uuid:pk>/thumbnail/", submit_views.preview_thumbnail, name="preview-thumbnail"),
     path("<uuid:pk>/", views.job_detail, name="detail"),
     path("<uuid:pk>/thumbnail/", views.job_thumbnail, name="thumbnail"),
     path("<uuid:pk>/pause/", views.job_control, {"action": ControlAction.PAUSE}, name="pause"),

@@ -1,4 +1,4 @@
-"""Server-rendered pages: submit a job, my jobs (live), the staff fleet board (live).
+"""Server-rendered pages: my jobs (live), the staff fleet board (live); submitting is jobs/submit_views.py.
 
 Views translate HTTP into service and selector calls; every rule lives in jobs.services. Live parts are
 fragments that mes/static/mes/live.js re-fetches (elements with ``data-live-url``).
@@ -15,17 +15,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.csrf import csrf_exempt, csrf_protect
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from jobs import selectors, services
 from jobs.estimates import job_estimates
-from jobs.exceptions import JobError, UploadTooLarge
+from jobs.exceptions import JobError
 from jobs.fleet import (
     FleetFilter,
     fleet_cards,
@@ -34,11 +33,9 @@ from jobs.fleet import (
     queue_summary,
 )
 from jobs.fleet_live import fleet_live_response
-from jobs.forms import JobSubmitForm
 from jobs.remote import remote_runs
 from jobs.services.bed import machine_bed_clear
 from jobs.states import JobState
-from jobs.uploads import binary_size, install_upload_handler, max_upload_bytes
 from machines.controls import ControlRefused, machine_control
 from machines.models import MachineConfig
 from machines.selectors import machine_list
@@ -229,62 +226,6 @@ def _next_url(request: HttpRequest) -> str:
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return target
     return ""
-
-
-# -- submit ------------------------------------------------------------------------------------------
-def _render_submit(request: HttpRequest, form: JobSubmitForm, *, reasons=(), error="", status=200):
-    context = {
-        "form": form,
-        "reasons": list(reasons),
-        "error": error,
-        "max_upload": binary_size(max_upload_bytes()),
-        **_quota_context(request.user),
-    }
-    return render(request, "jobs/submit.html", context, status=status)
-
-
-@csrf_exempt  # the upload handler must be installed before the CSRF check reads the body; see below
-@require_http_methods(["GET", "POST"])
-@login_required
-def job_submit(request: HttpRequest) -> HttpResponse:
-    """Upload a job. The body is streamed to disk and hashed as it arrives (jobs.uploads), so the
-    handler is installed first and the CSRF check then runs in ``_job_submit`` (Django's documented
-    pattern for custom upload handlers)."""
-    if request.method == "POST":
-        install_upload_handler(request)
-    try:
-        return _job_submit(request)
-    except UploadTooLarge as exc:
-        return _render_submit(request, JobSubmitForm(), error=exc.message, status=exc.status_code)
-
-
-@csrf_protect
-def _job_submit(request: HttpRequest) -> HttpResponse:
-    if request.method != "POST":
-        return _render_submit(request, JobSubmitForm())
-    form = JobSubmitForm(request.POST, request.FILES)
-    if not form.is_valid():
-        return _render_submit(request, form, error="Please correct the form.", status=400)
-    data = form.cleaned_data
-    spec = services.JobSpec(
-        file=data["file"], name=data["name"], notes=data["notes"], constraints=form.constraints()
-    )
-    try:
-        job = services.job_submit(user=request.user, spec=spec)
-    except JobError as exc:
-        reasons = exc.extra.get("reasons") or []
-        return _render_submit(request, form, reasons=reasons, error=exc.message, status=exc.status_code)
-    state = "waits for staff approval" if job.state == JobState.AWAITING_APPROVAL else "is in the queue"
-    messages.success(request, f"{job.name} was submitted and {state}.")
-    target = f"{reverse('jobs:list')}#job-{job.pk}"
-    if request.headers.get("X-Requested-With") == "XMLHttpRequest":
-        # upload.js: a redirect would be followed inside the request, using up the message above.
-        response = HttpResponse(status=201)
-        response["Location"] = target
-        return response
-    response = HttpResponseRedirect(target)
-    response.status_code = 303  # See Other: the browser GETs "my jobs"
-    return response
 
 
 # -- fleet board -------------------------------------------------------------------------------------

@@ -372,6 +372,8 @@ JOBS_MAX_HEATING = config.whole_number(env, "JOBS_MAX_HEATING", default=0)
 JOBS_DISPATCH_MAX_ATTEMPTS = config.whole_number(env, "JOBS_DISPATCH_MAX_ATTEMPTS", default=3, minimum=1)
 # Finished jobs keep their row and history; their G-code file is deleted after this many days.
 JOBS_FILE_RETENTION_DAYS = config.whole_number(env, "JOBS_FILE_RETENTION_DAYS", default=90, minimum=1)
+# A checked upload waiting on the submit page for "Confirm" is deleted after this many hours.
+JOBS_PREVIEW_HOURS = config.whole_number(env, "JOBS_PREVIEW_HOURS", default=24, minimum=1)
 
 # Materials (see docs/materials.md). Tracking "auto": the scheduler checks spools once the lab has one.
 MATERIALS_TRACKING = env.str("MATERIALS_TRACKING", default="auto").strip().lower()

@@ -308,3 +308,47 @@ class QueueSerializer(serializers.Serializer):
 
 
 JOB_STATES = [s.value for s in JobState]
+
+
+class PreflightFilamentSerializer(serializers.Serializer):
+    tool = serializers.IntegerField()
+    material = serializers.CharField()
+    grams = serializers.FloatField(allow_null=True)
+    metres = serializers.FloatField(allow_null=True)
+
+
+class PreflightMachineSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    reasons = serializers.ListField(child=serializers.CharField())
+
+
+class PreflightSerializer(serializers.Serializer):
+    """The pre-flight of one file, as the submit page shows it before "Confirm" (``jobs.preview``)."""
+
+    accepted = serializers.BooleanField(help_text="False: `reasons` says why a submission would be refused.")
+    reasons = serializers.ListField(child=serializers.CharField())
+    warnings = serializers.ListField(child=serializers.CharField(), help_text="Findings that do not refuse.")
+    name = serializers.CharField()
+    file_name = serializers.CharField()
+    size = serializers.IntegerField()
+    file_format = serializers.CharField()
+    sha256 = serializers.CharField()
+    thumbnail = serializers.DictField(help_text="The slicer's picture: format, width, height; or a note.")
+    estimated_time_s = serializers.FloatField(source="estimated_seconds", allow_null=True)
+    filament = PreflightFilamentSerializer(many=True)
+    filament_grams = serializers.FloatField(source="grams", allow_null=True)
+    filament_metres = serializers.FloatField(source="metres", allow_null=True)
+    filament_note = serializers.CharField()
+    materials = serializers.ListField(child=serializers.CharField())
+    machines = serializers.ListField(
+        child=serializers.CharField(), help_text="Names of the machines that fit."
+    )
+    unfit_machines = serializers.SerializerMethodField()
+    earliest_start = serializers.DateTimeField(source="start", allow_null=True)
+    estimated_finish = serializers.DateTimeField(source="finish", allow_null=True)
+    start_machine = serializers.CharField(help_text="The machine the forecast puts it on.")
+    start_note = serializers.CharField(help_text="Why there is no start, e.g. a quota or a training.")
+
+    @extend_schema_field(PreflightMachineSerializer(many=True))
+    def get_unfit_machines(self, preview) -> list[dict]:
+        return [{"name": name, "reasons": reasons} for name, reasons in preview.unfit]

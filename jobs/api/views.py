@@ -23,6 +23,7 @@ from jobs.api.serializers import (
     JobSubmitSerializer,
     JobUpdateSerializer,
     LocationSerializer,
+    PreflightSerializer,
     QueueLockSerializer,
     QueueMoveSerializer,
     QueueSerializer,
@@ -31,6 +32,8 @@ from jobs.api.serializers import (
 )
 from jobs.estimates import job_estimates
 from jobs.exceptions import UploadTooLarge
+from jobs.preview import file_preview
+from jobs.services.staging import file_check
 from jobs.uploads import install_upload_handler, too_many_files_message
 from mes.api.exceptions import ErrorSerializer
 from mes.api.permissions import IsStaff, TokenHasScope
@@ -45,7 +48,7 @@ ERRORS = {
     423: OpenApiResponse(ErrorSerializer, description="The queue is locked by staff"),
 }
 MAX_BATCH_FILES = 100
-UPLOAD_ACTIONS = {"create", "batch"}
+UPLOAD_ACTIONS = {"create", "batch", "preflight"}
 
 
 class JobErrorMixin:
@@ -155,6 +158,29 @@ class JobViewSet(JobErrorMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
         ]
         jobs = services.job_submit_batch(user=request.user, specs=specs, location=serializer.location())
         return Response(JobSerializer(jobs, many=True).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=JobSubmitSerializer,
+        responses={200: PreflightSerializer, 413: ErrorSerializer, **ERRORS},
+    )
+    @action(detail=False, methods=["post"])
+    def preflight(self, request):
+        """Check a file as a submission would, and say what the lab would do with it, without creating a
+        job or keeping the file: estimated time, filament, the machines that fit (and why the others do
+        not), findings, and the earliest start by the queue forecast. `accepted` false: `reasons` lists
+        what a submission would be refused for (still 200; the request itself was fine)."""
+        serializer = JobSubmitSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        spec = services.JobSpec(
+            file=data["file"],
+            name=data.get("name", ""),
+            notes=data.get("notes", ""),
+            priority=data.get("priority", 0),
+            constraints=serializer.constraints(),
+        )
+        preview = file_preview(user=request.user, outcome=file_check(user=request.user, spec=spec))
+        return Response(PreflightSerializer(preview).data)
 
     @extend_schema(
         request=JobUpdateSerializer,

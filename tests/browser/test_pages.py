@@ -7,12 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from playwright.sync_api import expect
 
 from jobs.models import Job
+from jobs.services import JobSpec
+from jobs.services.staging import staged_uploads_create
 from jobs.states import JobState
 from tests.browser.conftest import DESKTOP, PHONE, SERIAL, watch
-from tests.jobs.dispatch_support import submit_job
+from tests.jobs.dispatch_support import gcode, submit_job
+from tests.jobs.thumbnail_samples import with_thumbnail
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -46,6 +50,14 @@ def lab(farm, runtime, make_user, settings):
         for _ in range(20):  # the printer heats up: the chart has a curve
             runtime.step()
         waiting = [submit_job(student, name=name, seconds=900) for name in ("phone stand", "cable clip")]
+        # Two files checked on the submit page, waiting for "Confirm" (its screenshot shows them).
+        staged_uploads_create(
+            user=student,
+            specs=[
+                JobSpec(file=SimpleUploadedFile(f"{name}.gcode", with_thumbnail(gcode(seconds=seconds))))
+                for name, seconds in (("lamp shade", 5400), ("hinge pin", 1200))
+            ],
+        )
         farm.clear_faults(idle)
         farm.poll(idle)
     return {"student": student, "staff": staff, "printing": printing, "waiting": waiting, "busy": busy}

@@ -42,6 +42,7 @@ class Access:
     """Who may call an operation. ``area`` is the token scope area (None: any token)."""
 
     kind: str  # public | redirect | user | staff | staff_own | own | partner | token_owner | *page | admin
+    # (*page: page | staff_page | own_page, owner or staff | owner_page, the owner alone)
     area: str | None = None
     scope: str | None = None  # partner scope for kind=partner
 
@@ -53,7 +54,7 @@ class Access:
             return 301
         if self.kind == "admin":
             return 200 if caller == "staff" else 302  # Django's admin sends everyone else to its login
-        if self.kind in ("page", "staff_page", "own_page"):
+        if self.kind in ("page", "staff_page", "own_page", "owner_page"):
             return self._page(caller)
         if self.kind == "partner":
             if caller == "partner":
@@ -87,6 +88,8 @@ class Access:
         if self.kind == "staff_page" and caller != "staff":
             return 403
         if self.kind == "own_page" and caller == "other":
+            return 404
+        if self.kind == "owner_page" and caller != "student":
             return 404
         return ALLOWED
 
@@ -171,6 +174,7 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("job-list", "GET"): Access("user", "jobs"),
     ("job-list", "POST"): Access("user", "jobs"),
     ("job-batch", "POST"): Access("user", "jobs"),
+    ("job-preflight", "POST"): Access("user", "jobs"),
     ("job-detail", "GET"): Access("own", "jobs"),
     ("job-detail", "PATCH"): Access("own", "jobs"),
     ("job-detail", "DELETE"): Access("own", "jobs"),
@@ -282,6 +286,10 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("jobs:list-fragment", "GET"): PAGE,
     ("jobs:submit", "GET"): PAGE,
     ("jobs:submit", "POST"): PAGE,
+    # The submit page's previews: the owner's only (another user, staff too, gets 404).
+    ("jobs:preview-confirm", "POST"): PAGE,  # the ids are in the body: an empty one is a 400
+    ("jobs:preview-cancel", "POST"): Access("owner_page"),
+    ("jobs:preview-thumbnail", "GET"): Access("owner_page"),
     ("jobs:pause", "POST"): Access("own_page"),
     ("jobs:resume", "POST"): Access("own_page"),
     ("jobs:cancel", "POST"): Access("own_page"),
@@ -377,6 +385,8 @@ def _incoming(world: World):
 
 
 def _pk_for(name: str, world: World) -> str:
+    if name.startswith("jobs:preview-"):
+        return str(world.extra_pks["jobs:preview"])
     if name.startswith(("job-", "jobs:")):
         return str(world.jobs["queued"].pk)
     if name.startswith("machine-"):

@@ -14,7 +14,7 @@ from django.core.files.base import ContentFile
 from events.models import Event
 from federation.models import FederationEvent, ForwardedJob, IncomingJob, Partner
 from federation.services.connections import invitation_create, partner_stop
-from jobs.models import Job
+from jobs.models import Job, StagedUpload
 from jobs.services import JobSpec, job_submit
 from machines.models import MachineConfig
 from maintenance.models import MaintenancePlan, OutOfOrderReport
@@ -33,7 +33,7 @@ from policies.services import (
 from tests.federation.conftest import RemoteLab, make_partner
 from tests.jobs.conftest import gcode, make_machine, upload
 from tests.jobs.helpers import make_job
-from tests.jobs.thumbnail_samples import with_thumbnail
+from tests.jobs.thumbnail_samples import tiny_png, with_thumbnail
 from webhooks.models import Delivery, Endpoint
 
 # Every scope a token can carry, one token each (plus "*" for the all-scopes callers).
@@ -129,7 +129,14 @@ def seed_world(*, scope_tokens: bool = False) -> World:
     closure = closure_create(start_date=date(2026, 12, 24), end_date=date(2026, 12, 26), reason="holidays")
     quota = quota_create(user=student, max_hours=40)
     override = job_override_set(job_id=world.jobs["queued"].pk, ignore_opening_hours=True)
+    preview = StagedUpload(
+        owner=student, original_name="bracket.gcode", file_format="gcode", size=1, sha256="0" * 64
+    )
+    preview.file.save("bracket.gcode", ContentFile(gcode()), save=False)
+    preview.thumbnail.save("thumb.png", ContentFile(tiny_png()), save=False)
+    preview.save()
     world.extra_pks = {
+        "jobs:preview": preview.pk,
         "material-type": pla.pk,
         "spool": spool.pk,
         "maintenance-plan": plan.pk,

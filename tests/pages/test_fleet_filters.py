@@ -8,7 +8,7 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from jobs.models import Job
+from jobs.models import Job, StagedUpload
 from machines.machine_types.printer_state import PrinterState, PrinterStatus
 from tests.pages.conftest import csrf_post, gcode, printing_state, report, start_printing
 
@@ -74,14 +74,17 @@ def test_students_see_no_filters(login, student, fleet):
     assert "fleet-filters" not in html and _names(html) == ["core-one", "mk4-busy", "mk4-idle"]
 
 
-def test_upload_script_gets_201_with_the_page_to_go_to_and_the_message_waits_there(login, student, printer):
-    """upload.js posts with XMLHttpRequest, which would follow a redirect itself and use up the message."""
+def test_upload_script_gets_the_preview_row_and_the_message_waits_after_confirm(login, student, printer):
+    """upload.js posts each file with XMLHttpRequest and gets its preview row; "Confirm" is a plain post
+    whose 303 leads to "my jobs", where the message is shown."""
     printer()
     client = login(student)
     data = {"machine_type": "printer-3d", "file": SimpleUploadedFile("cube.gcode", gcode()), "name": "Cube"}
     response = csrf_post(client, "/jobs/submit/", data, HTTP_X_REQUESTED_WITH="XMLHttpRequest")
-    assert response.status_code == 201
-    assert response["Location"] == f"/jobs/#job-{Job.objects.get().pk}"
+    assert response.status_code == 200 and "data-preview-row" in response.content.decode()
+    preview = StagedUpload.objects.get()
+    confirmed = csrf_post(client, "/jobs/submit/confirm/", {"preview": str(preview.pk)})
+    assert confirmed.status_code == 303 and confirmed.url == f"/jobs/#job-{Job.objects.get().pk}"
     assert "Cube was submitted and is in the queue." in client.get("/jobs/").content.decode()
 
 

@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from jobs.exceptions import JobValidationError
+from jobs.models import StagedUpload
 from jobs.services.scheduler import schedule_run
 from policies.models import Quota
 from policies.services import quota_create
@@ -46,7 +47,9 @@ def test_the_submit_page_shows_the_refusal_and_what_is_left(farm, student, clock
     quota_create(user=student, max_grams=5)
     client = browser_for(student)
     data = {"machine_type": "printer-3d", "file": SimpleUploadedFile("a.gcode", gcode_with_grams())}
-    assert csrf_post(client, "/jobs/submit/", data).status_code == 303  # 3.7 g accepted
+    assert csrf_post(client, "/jobs/submit/", data).status_code == 200  # 3.7 g accepted: a preview
+    preview = StagedUpload.objects.get()
+    assert csrf_post(client, "/jobs/submit/confirm/", {"preview": str(preview.pk)}).status_code == 303
     assert "1 g of 5 g left this week (your quota)" in page(student, "/jobs/submit/")
     data = {"machine_type": "printer-3d", "file": SimpleUploadedFile("b.gcode", gcode_with_grams())}
     response = csrf_post(client, "/jobs/submit/", data)
