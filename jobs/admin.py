@@ -1,4 +1,5 @@
-"""Admin: the queue with position actions, approval, cancel, and each job's history inline.
+"""Admin: the queue with state badges, stage filters, position actions, approval, pause, resume, cancel,
+links to the job's and machine's pages, and each job's history inline with who took each step.
 
 Every action goes through jobs.services, so the admin obeys the same rules (transitions, lock, versions).
 """
@@ -8,18 +9,75 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
+from django.urls import reverse
+from django.utils.html import format_html
 
 from jobs import services
 from jobs.exceptions import JobError
+from jobs.job_page import actor_label
 from jobs.models import Job, JobEvent, QueueState
+from jobs.states import ACTIVE_STATES, QUEUE_STATES, TERMINAL_STATES, JobState
+from machines.admin import BADGE_COLOURS
+
+# The colours of the pages' state badges (jobs.views.STATE_COLOURS), for the admin's badges.
+STATE_BADGES = {
+    JobState.SUBMITTED: "secondary",
+    JobState.AWAITING_APPROVAL: "warning",
+    JobState.QUEUED: "info",
+    JobState.DISPATCHING: "primary",
+    JobState.UPLOADED: "primary",
+    JobState.PRINTING: "primary",
+    JobState.PAUSED: "warning",
+    JobState.UNKNOWN: "danger",
+    JobState.COMPLETED: "success",
+    JobState.FAILED: "danger",
+    JobState.CANCELLED: "secondary",
+}
+
+
+def state_badge(state: str) -> str:
+    """The state as a coloured badge with its name (colour is never the only cue)."""
+    colour = STATE_BADGES.get(state, "secondary")
+    if colour not in BADGE_COLOURS:
+        raise ValueError(f"unknown badge colour {colour!r}")
+    label = dict(JobState.choices).get(state, state)
+    return format_html('<span class="mes-badge mes-badge-{}">{}</span>', colour, label)
+
+
+class StageFilter(admin.SimpleListFilter):
+    """Where a job is in its life: waiting, on a machine, over (a coarser cut than the state)."""
+
+    title = "stage"
+    parameter_name = "stage"
+    STAGES = {
+        "waiting": ("Waiting (queue or approval)", QUEUE_STATES | {JobState.SUBMITTED}),
+        "on_machine": ("On a machine", ACTIVE_STATES),
+        "over": ("Finished, failed or cancelled", TERMINAL_STATES),
+        "forwarded": ("At a partner lab", frozenset({JobState.FORWARDED})),
+    }
+
+    def lookups(self, request, model_admin):
+        return [(key, label) for key, (label, _) in self.STAGES.items()]
+
+    def queryset(self, request, queryset):
+        stage = self.STAGES.get(self.value() or "")
+        return queryset.filter(state__in=stage[1]) if stage else queryset
 
 
 class JobEventInline(admin.TabularInline):
     model = JobEvent
     extra = 0
     can_delete = False
-    fields = ["created_at", "kind", "from_state", "to_state", "actor_kind", "actor", "reason", "extra"]
+    fields = ["created_at", "kind", "from_state", "to_state", "who", "actor_kind", "reason", "extra"]
     readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+    @admin.display(description="Who")
+    def who(self, event: JobEvent) -> str:
+        """The person's name, or scheduler, printer, system… (as on the job page's timeline)."""
+        return actor_label(event)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -39,13 +97,61 @@ def _run(modeladmin, request, queryset, label: str, fn) -> None:
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
-    list_display = ["name", "owner", "state", "priority", "position", "machine", "progress", "created_at"]
-    list_filter = ["state", "external", "owner", "machine", "file_format"]
+    class Media:
+        css = {"all": ["mes/admin-badges.css"]}  # badges without inline styles (the CSP allows none)
+
+    list_display = [
+        "name",
+        "owner",
+        "state_display",
+        "priority",
+        "position",
+        "machine_link",
+        "progress_display",
+        "created_at",
+        "page_link",
+    ]
+    list_filter = [StageFilter, "state", "external", "machine", "material", "file_format", "machine_type"]
+    list_select_related = ["owner", "machine"]
     search_fields = ["id", "name", "original_name", "owner__username", "printer_file_name", "sha256"]
     date_hierarchy = "created_at"
     inlines = [JobEventInline]
-    actions = ["move_to_front", "move_to_back", "approve", "cancel"]
-    readonly_fields = [f.name for f in Job._meta.fields]
+    actions = ["move_to_front", "move_to_back", "approve", "pause", "resume", "cancel"]
+    readonly_fields = ["pages", *(f.name for f in Job._meta.fields)]
+
+    def view_on_site(self, job: Job) -> str:
+        """The admin's "View on site" button opens the job's page."""
+        return reverse("jobs:detail", args=[job.pk])
+
+    @admin.display(description="State", ordering="state")
+    def state_display(self, job: Job) -> str:
+        return state_badge(job.state)
+
+    @admin.display(description="Progress", ordering="progress")
+    def progress_display(self, job: Job) -> str:
+        return "—" if job.progress is None else f"{job.progress:.0f} %"
+
+    @admin.display(description="Machine", ordering="machine__name")
+    def machine_link(self, job: Job) -> str:
+        if job.machine is None:
+            return "—"
+        return format_html(
+            '<a href="{}">{}</a>', reverse("machine:detail", args=[job.machine_id]), job.machine.name
+        )
+
+    @admin.display(description="Page")
+    def page_link(self, job: Job) -> str:
+        return format_html('<a href="{}">job page</a>', reverse("jobs:detail", args=[job.pk]))
+
+    @admin.display(description="Pages")
+    def pages(self, job: Job) -> str:
+        """Links to the pages people use: the job's (timeline, camera) and its machine's."""
+        links = [format_html('<a href="{}">Job page</a>', reverse("jobs:detail", args=[job.pk]))]
+        if job.machine_id:
+            links.append(
+                format_html('<a href="{}">Machine page</a>', reverse("machine:detail", args=[job.machine_id]))
+            )
+        return format_html(" · ".join(["{}"] * len(links)), *links)
 
     def has_add_permission(self, request):
         return False  # jobs are submitted with a file through the API or pages
@@ -77,6 +183,26 @@ class JobAdmin(admin.ModelAdmin):
     def approve(self, request, queryset):
         _run(
             self, request, queryset, "Approved", lambda job: services.job_approve(job=job, user=request.user)
+        )
+
+    @admin.action(description="Pause (on a machine: request)")
+    def pause(self, request, queryset):
+        _run(
+            self,
+            request,
+            queryset,
+            "Pause requested",
+            lambda job: services.job_request_pause(job=job, user=request.user, reason="paused in admin"),
+        )
+
+    @admin.action(description="Resume (on a machine: request)")
+    def resume(self, request, queryset):
+        _run(
+            self,
+            request,
+            queryset,
+            "Resume requested",
+            lambda job: services.job_request_resume(job=job, user=request.user, reason="resumed in admin"),
         )
 
     @admin.action(description="Cancel (waiting: at once; on a machine: request)")

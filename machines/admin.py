@@ -1,11 +1,13 @@
-"""Admin: machines with coloured live status, errors and last seen; settings edited inline and validated
-against the type's and driver's definitions; secret settings are never shown."""
+"""Admin: machines with coloured live status, errors and last seen, filters by status and errors, links
+to each machine's page (/machines/<id>/); settings edited inline and validated against the type's and
+driver's definitions; secret settings are never shown."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from machines import services
@@ -101,6 +103,48 @@ class MachineConfigForm(forms.ModelForm):
         return cleaned
 
 
+class StatusFilter(admin.SimpleListFilter):
+    """By the last stored status (machines.status codes: 1xx working, 2xx needs someone, 3xx error or
+    offline, 4xx driver error, 5xx unknown)."""
+
+    title = "status"
+    parameter_name = "status"
+    RANGES = {
+        "ok": ("Working (idle, printing…)", 100, 199),
+        "attention": ("Needs someone (paused, bed clear…)", 200, 299),
+        "error": ("Error or offline", 300, 399),
+        "driver": ("Driver error", 400, 499),
+        "unknown": ("Unknown", 500, 599),
+    }
+
+    def lookups(self, request, model_admin):
+        return [(key, label) for key, (label, _, _) in self.RANGES.items()]
+
+    def queryset(self, request, queryset):
+        if self.value() not in self.RANGES:
+            return queryset
+        _, low, high = self.RANGES[self.value()]
+        matching = queryset.filter(state__status__gte=low, state__status__lte=high)
+        if self.value() == "unknown":
+            matching = matching | queryset.filter(state__status__isnull=True)
+        return matching
+
+
+class ErrorsFilter(admin.SimpleListFilter):
+    title = "errors"
+    parameter_name = "has_errors"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "With errors"), ("no", "Without errors")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(state__isnull=False).exclude(state__errors=[])
+        if self.value() == "no":
+            return queryset.filter(state__errors=[]) | queryset.filter(state__isnull=True)
+        return queryset
+
+
 @admin.register(MachineConfig)
 class MachineConfigAdmin(admin.ModelAdmin):
     class Media:
@@ -108,10 +152,27 @@ class MachineConfigAdmin(admin.ModelAdmin):
 
     form = MachineConfigForm
     inlines = [MachineSettingInline]
-    list_display = ["name", "machine_type", "driver", "active", "status_badge", "errors", "last_seen"]
-    list_filter = ["machine_type", "driver", "active"]
+    list_display = [
+        "name",
+        "machine_type",
+        "driver",
+        "active",
+        "status_badge",
+        "errors",
+        "last_seen",
+        "page_link",
+    ]
+    list_filter = [StatusFilter, ErrorsFilter, "machine_type", "driver", "active"]
     search_fields = ["name"]
     actions = ["restart_machines", "activate_machines", "deactivate_machines"]
+
+    def view_on_site(self, machine: MachineConfig) -> str:
+        """The admin's "View on site" button opens the machine's page (live card, camera, history)."""
+        return reverse("machine:detail", args=[machine.pk])
+
+    @admin.display(description="Page")
+    def page_link(self, machine: MachineConfig) -> str:
+        return format_html('<a href="{}">machine page</a>', reverse("machine:detail", args=[machine.pk]))
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("state")
