@@ -27,7 +27,8 @@ STUDENTS = ["ada", "grace", "alan"]
 def demo_fleet(farm, settings, tmp_path):
     settings.VAR_DIR = tmp_path
     get_user_model().objects.create_superuser("admin", "admin@lab.test", "pw")
-    return [farm.add_machine(f"sim-{n:03d}") for n in range(1, 9)]
+    # make run loads PLA, PETG, ASA and TPU spools; without spools the setting says what is loaded.
+    return [farm.add_machine(f"sim-{n:03d}", materials="PLA,PETG,ASA") for n in range(1, 9)]
 
 
 def demo_jobs():
