@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from jobs import submit_views, views
+from jobs import job_views, submit_views, views
 from jobs.states import ControlAction
 
 app_name = "jobs"
@@ -14,7 +14,8 @@ urlpatterns = [
     path("submit/confirm/", submit_views.preview_confirm, name="preview-confirm"),
     path("submit/<uuid:pk>/cancel/", submit_views.preview_cancel, name="preview-cancel"),
     path("submit/<uuid:pk>/thumbnail/", submit_views.preview_thumbnail, name="preview-thumbnail"),
-    path("<uuid:pk>/", views.job_detail, name="detail"),
+    path("<uuid:pk>/", job_views.job_detail, name="detail"),
+    path("<uuid:pk>/live/", job_views.job_detail_fragment, name="detail-fragment"),
     path("<uuid:pk>/thumbnail/", views.job_thumbnail, name="thumbnail"),
     path("<uuid:pk>/pause/", views.job_control, {"action": ControlAction.PAUSE}, name="pause"),
     path("<uuid:pk>/resume/", views.job_control, {"action": ControlAction.RESUME}, name="resume"),

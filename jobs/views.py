@@ -1,4 +1,5 @@
-"""Server-rendered pages: my jobs (live), the staff fleet board (live); submitting is jobs/submit_views.py.
+"""Server-rendered pages: my jobs (live), the staff fleet board (live); submitting is jobs/submit_views.py,
+one job's page jobs/job_views.py.
 
 Views translate HTTP into service and selector calls; every rule lives in jobs.services. Live parts are
 fragments that mes/static/mes/live.js re-fetches (elements with ``data-live-url``).
@@ -40,7 +41,6 @@ from machines.controls import ControlRefused, machine_control
 from machines.models import MachineConfig
 from machines.selectors import machine_list
 from maintenance.services import MaintenanceError, maintenance_end, maintenance_start, out_of_order_report
-from materials.selectors import deductions_for_job
 from policies.selectors import quotas_left
 
 # The jog buttons of the card's Controls menu (axis, mm).
@@ -150,27 +150,6 @@ def job_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def job_list_fragment(request: HttpRequest) -> HttpResponse:
     return render(request, "jobs/_list.html", _jobs_context(request))
-
-
-@require_GET
-@login_required
-def job_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
-    """One job: its name, owner, file, machine, state and history (owner or staff; 404 for others)."""
-    job = get_object_or_404(
-        selectors.job_list_visible(user=request.user).select_related("owner", "machine"), pk=pk
-    )
-    job.state_colour = STATE_COLOURS.get(job.state, "secondary")
-    _set_controls(job)
-    events = job.events.select_related("actor").order_by("created_at")
-    job.waiting_reason = selectors.queue_waiting_reasons(jobs=[job]).get(job.pk, "")
-    job.estimate = job_estimates(jobs=[job]).get(job.pk)
-    context = {
-        "job": job,
-        "events": events,
-        "need": (job.metadata or {}).get("filament_need") or {},
-        "deductions": list(deductions_for_job(job.pk).select_related("spool__material")),
-    }
-    return render(request, "jobs/detail.html", context)
 
 
 THUMBNAIL_TYPES = {".png": "image/png", ".jpg": "image/jpeg"}

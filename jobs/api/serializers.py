@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -141,6 +142,11 @@ class JobSerializer(serializers.ModelSerializer):
         help_text="Waiting and printing jobs, in the job's detail and the queue: estimated start and finish "
         "(the queue simulated forward over machines, opening hours, trainings and quotas); null otherwise."
     )
+    thumbnail_url = serializers.SerializerMethodField(
+        help_text="URL of the slicer's picture (PNG or JPEG; owner and staff, same login; absolute when "
+        "the request is known), or null when the file has none (metadata.thumbnail.note says why)."
+    )
+    page_url = serializers.SerializerMethodField(help_text="The job's page for people (/jobs/<id>/).")
 
     class Meta:
         model = Job
@@ -171,6 +177,8 @@ class JobSerializer(serializers.ModelSerializer):
             "filament_need",
             "waiting_reason",
             "estimate",
+            "thumbnail_url",
+            "page_url",
             "nozzle_diameter",
             "tags",
             "target_machine",
@@ -199,6 +207,18 @@ class JobSerializer(serializers.ModelSerializer):
             "machine": estimate.machine_name,
             "note": estimate.note,
         }
+
+    def _absolute(self, path: str) -> str:
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_thumbnail_url(self, job) -> str | None:
+        return self._absolute(reverse("jobs:thumbnail", args=[job.pk])) if job.thumbnail else None
+
+    @extend_schema_field(serializers.CharField())
+    def get_page_url(self, job) -> str:
+        return self._absolute(reverse("jobs:detail", args=[job.pk]))
 
     @extend_schema_field(serializers.CharField())
     def get_waiting_reason(self, job) -> str:

@@ -280,6 +280,7 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("password_reset_confirm", "POST"): PUBLIC,
     ("password_reset_complete", "GET"): PUBLIC,
     ("jobs:detail", "GET"): Access("own_page"),
+    ("jobs:detail-fragment", "GET"): Access("own_page"),  # the job page's live part
     ("jobs:thumbnail", "GET"): Access("own_page"),  # the slicer's picture (404 without one)
     ("home", "GET"): PAGE,
     ("jobs:list", "GET"): PAGE,
@@ -301,6 +302,8 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("fleet:bed-cleared", "POST"): Access("staff_page"),
     ("machine:detail", "GET"): Access("staff_page"),  # a machine's page
     ("machine:fragment", "GET"): Access("staff_page"),
+    # The camera picture: staff, or the owner of the job on the machine (the student's is; 404 for others).
+    ("machine:camera", "GET"): Access("own_page"),
     ("dashboard:page", "GET"): Access("staff_page"),  # the staff dashboard, and its CSV
     ("admin:index", "GET"): Access("admin"),
 }
