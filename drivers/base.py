@@ -1,8 +1,15 @@
-"""The HTTP layer every printer client shares: one keep-alive session, timeouts, typed errors.
+"""The HTTP layer every printer client shares: keep-alive connections, timeouts, typed errors.
 
 A client knows one printer API and nothing about Django; driver plugins wrap a client per machine.
 Every call either returns normalized data (``machines.machine_types.printer_state``) or raises one of
-the typed ``PrinterError`` subclasses, so callers never see a ``requests`` exception.
+the typed ``PrinterError`` subclasses, so callers never see a ``requests`` or ``urllib3`` exception.
+
+Polls are the hot path (at 1000 printers and a 2 s cadence, 500-1000 requests a second), so a
+client sends plain ``http://`` requests straight through one urllib3 connection pool: ``requests``
+spends about as much CPU again merging session settings, cookies and hooks per request. Everything
+else goes through the ``requests`` session, as before: uploads (streamed bodies), HTTP digest login
+(PrusaLink), printers behind a proxy (the proxy variables are read once, when the client is made),
+``https://`` printers (certificate options) and redirects.
 """
 
 from __future__ import annotations
@@ -10,14 +17,20 @@ from __future__ import annotations
 import abc
 import hashlib
 import io
+import json
 import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
+import orjson
 import requests
+import urllib3
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import NewConnectionError, ProtocolError
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from machines.machine_types.printer_controls import Control, ControlNotSupported, Jog
 from machines.machine_types.printer_state import (
@@ -142,6 +155,33 @@ class HashingReader(io.RawIOBase):
         return self._hash.hexdigest()
 
 
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+class Answer:
+    """What the clients read of an HTTP answer, the same names as ``requests.Response`` offers
+    (``status_code``, ``content``, ``text``, ``json()``, ``headers``), for the urllib3 fast path."""
+
+    __slots__ = ("content", "headers", "status_code")
+
+    def __init__(self, status_code: int, content: bytes, headers: Mapping[str, str]) -> None:
+        self.status_code = status_code
+        self.content = content
+        self.headers = headers
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body as JSON; ValueError when it is not (as ``requests`` raises)."""
+        try:
+            return orjson.loads(self.content)
+        except orjson.JSONDecodeError:
+            # What orjson refuses and the standard library reads (NaN, Infinity), or really not JSON.
+            return json.loads(self.content)
+
+
 class PrinterClient(abc.ABC):
     """One printer's API. Not thread-safe: use one client per machine and per worker."""
 
@@ -182,6 +222,17 @@ class PrinterClient(abc.ABC):
         if verify_tls is True and bundle:
             self.session.verify = bundle
         self._configure_auth()
+        self._pool: urllib3.HTTPConnectionPool | None = None
+        self._pool_headers: dict[str, str] = {}
+        self._base_path = urlsplit(self.base_url).path
+        if self._direct_http():
+            # One keep-alive connection: a client is used by one thread at a time.
+            self._pool = urllib3.connection_from_url(self.base_url, maxsize=1, retries=False)
+            self._pool_headers = dict(self.session.headers)
+
+    def _direct_http(self) -> bool:
+        """May requests skip ``requests``? Plain http, no proxy for this URL, no login handshake."""
+        return self.base_url.startswith("http://") and not self.session.proxies and self.session.auth is None
 
     def __repr__(self) -> str:  # never show credentials
         return f"<{type(self).__name__} {self.base_url}>"
@@ -194,6 +245,8 @@ class PrinterClient(abc.ABC):
 
     def close(self) -> None:
         self.session.close()
+        if self._pool is not None:
+            self._pool.close()
 
     def _configure_auth(self) -> None:
         if self.api_key:
@@ -209,22 +262,73 @@ class PrinterClient(abc.ABC):
         ok: tuple[int, ...] = (200, 201, 204),
         read_timeout: float | None = None,
         **kwargs: Any,
+    ) -> requests.Response | Answer:
+        timeout = (self.connect_timeout, read_timeout or self.read_timeout)
+        response = None
+        if self._pool is not None and kwargs.keys() <= {"params", "json", "headers"}:
+            response = self._fast_request(method, path, timeout, **kwargs)
+        if response is None:
+            response = self._session_request(method, path, timeout, **kwargs)
+        if response.status_code in ok:
+            return response
+        raise self._error_for(response, method, path)
+
+    def _session_request(
+        self, method: str, path: str, timeout: tuple[float, float], **kwargs: Any
     ) -> requests.Response:
         url = f"{self.base_url}{path}"
-        timeout = (self.connect_timeout, read_timeout or self.read_timeout)
         try:
-            response = self.session.request(method, url, timeout=timeout, **kwargs)
+            return self.session.request(method, url, timeout=timeout, **kwargs)
         except requests.Timeout as exc:
             raise PrinterUnreachable(f"{method} {path}: no answer within {timeout[1]:g}s ({exc})") from exc
         except requests.ConnectionError as exc:
             raise PrinterUnreachable(f"{method} {path}: cannot connect ({exc})") from exc
         except requests.RequestException as exc:
             raise PrinterBadResponse(f"{method} {path}: {exc}") from exc
-        if response.status_code in ok:
-            return response
-        raise self._error_for(response, method, path)
 
-    def _error_for(self, response: requests.Response, method: str, path: str) -> PrinterError:
+    def _fast_request(
+        self,
+        method: str,
+        path: str,
+        timeout: tuple[float, float],
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Answer | None:
+        """The request through the urllib3 pool; None for a redirect (sent again through ``requests``)."""
+        url = f"{self._base_path}{path}"
+        if params:
+            url = f"{url}{'&' if '?' in url else '?'}{urlencode(params, doseq=True)}"
+        send_headers = {**self._pool_headers, **(headers or {})}
+        body = None
+        if json is not None:
+            body = orjson.dumps(json)
+            send_headers["Content-Type"] = "application/json"
+        try:
+            response = self._pool.urlopen(
+                method,
+                url,
+                body=body,
+                headers=send_headers,
+                timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
+                redirect=False,
+                retries=False,
+            )
+        except NewConnectionError as exc:  # before the timeouts: urllib3 makes it one of them
+            raise PrinterUnreachable(f"{method} {path}: cannot connect ({exc})") from exc
+        except Urllib3Timeout as exc:
+            raise PrinterUnreachable(f"{method} {path}: no answer within {timeout[1]:g}s ({exc})") from exc
+        except (ProtocolError, OSError) as exc:
+            raise PrinterUnreachable(f"{method} {path}: cannot connect ({exc})") from exc
+        except Urllib3Error as exc:
+            raise PrinterBadResponse(f"{method} {path}: {exc}") from exc
+        if response.status in REDIRECTS:
+            self._pool = None  # a printer that redirects is left to requests, which follows
+            return None
+        return Answer(response.status, response.data, response.headers)
+
+    def _error_for(self, response: requests.Response | Answer, method: str, path: str) -> PrinterError:
         code = response.status_code
         detail = self._error_detail(response)
         message = f"{method} {path}: HTTP {code}{': ' + detail if detail else ''}"
@@ -237,7 +341,7 @@ class PrinterClient(abc.ABC):
         return PrinterBadResponse(message)
 
     @staticmethod
-    def _error_detail(response: requests.Response) -> str:
+    def _error_detail(response: requests.Response | Answer) -> str:
         text = response.text[:300].strip()
         try:
             data = response.json()
@@ -251,13 +355,13 @@ class PrinterClient(abc.ABC):
                 return str(error)[:300]
         return text
 
-    def _json(self, response: requests.Response, path: str) -> Any:
+    def _json(self, response: requests.Response | Answer, path: str) -> Any:
         try:
             return response.json()
         except ValueError as exc:
             raise PrinterBadResponse(f"{path}: answer is not JSON: {response.text[:120]!r}") from exc
 
-    def _json_object(self, response: requests.Response, path: str) -> dict:
+    def _json_object(self, response: requests.Response | Answer, path: str) -> dict:
         data = self._json(response, path)
         if not isinstance(data, dict):
             raise PrinterBadResponse(f"{path}: expected a JSON object, got {type(data).__name__}")

@@ -1,7 +1,11 @@
 """Runtime state of machines: in the shared cache for speed, persisted to the database when it changes.
 
-Every write is a read-modify-write under a short per-machine lock taken with ``cache.add`` (atomic on
-both the database cache and Redis), so two processes adding errors at once lose neither.
+The state is kept as JSON (orjson; the same plain data the database copy holds). Every write is an
+atomic read-modify-write, so two processes adding errors at once lose neither: on Redis a GET and
+then a compare-and-set script that writes only if the stored bytes are still the ones read (retried
+on a conflict; two round trips per write), on other caches under a short per-machine lock taken with
+``cache.add``. ``mutate`` may therefore run more than once for one write and must only change the
+dict it is given. A write that changes nothing is not sent.
 
 Writes to ``MachineState`` happen on change only; the cache carries the rest. A change to a
 *significant* part (status, status text, errors, the init/restart flags, and every ``data`` entry but
@@ -15,15 +19,16 @@ served from the database, marked stale: current status and flags, telemetry up t
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from time import monotonic, sleep
 from typing import Any
 
+import orjson
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
@@ -51,6 +56,17 @@ _PRINTER_STATE_TELEMETRY = frozenset({"temperatures"})
 _JOB_TELEMETRY = frozenset({"progress", "time_used", "time_left"})
 # Raw-state key: telemetry changed since the last database write (lives in the cache only).
 _TELEMETRY_DIRTY = "telemetry_dirty"
+# Write the new state only if the key still holds what was read ('' = absent). KEYS[1] = key,
+# ARGV[1] = the bytes read, ARGV[2] = the new bytes. 1 when written.
+_COMPARE_AND_SET = """
+local current = redis.call('GET', KEYS[1])
+if (current or '') == ARGV[1] then
+    redis.call('SET', KEYS[1], ARGV[2])
+    return 1
+end
+return 0
+"""
+_CONFLICT_PAUSE = 0.002  # seconds before retrying after another process wrote the same state
 
 
 class StateLockTimeout(RuntimeError):
@@ -119,6 +135,50 @@ def _raw_from_row(row: MachineState) -> dict:
     }
 
 
+def _dumps(raw: dict) -> bytes:
+    # Non-string keys become strings, as the database's JSON copy would have them.
+    return orjson.dumps(raw, option=orjson.OPT_NON_STR_KEYS)
+
+
+def _loads(blob: Any) -> dict | None:
+    """A stored state, or None for a value this version cannot read (e.g. pickled by an older one:
+    then the database copy is used and the next write replaces it)."""
+    if isinstance(blob, dict):  # written by an older version through the cache API
+        return orjson.loads(_dumps(blob))
+    try:
+        raw = orjson.loads(blob)
+    except (orjson.JSONDecodeError, TypeError):
+        return None
+    return raw if isinstance(raw, dict) else None
+
+
+def _redis_cache():
+    """django-redis's client when the cache is Redis (raw bytes, scripts); None for other caches."""
+    client = getattr(cache, "client", None)
+    if hasattr(client, "get_client") and hasattr(client, "make_key"):
+        return client
+    return None
+
+
+_script = None  # redis-py Script (EVALSHA, loaded again by itself after a Redis restart)
+
+
+def _compare_and_set(redis, key: str, expected: bytes, new: bytes) -> bool:
+    global _script
+    if _script is None:
+        _script = redis.register_script(_COMPARE_AND_SET)
+    return _script(keys=[key], args=[expected, new], client=redis) == 1
+
+
+def _read_blobs(keys: list[str]) -> list[Any]:
+    client = _redis_cache()
+    if client is not None:
+        redis = client.get_client(write=False)
+        return redis.mget([client.make_key(key) for key in keys])
+    found = cache.get_many(keys)
+    return [found.get(key) for key in keys]
+
+
 def read_states(
     machine_ids: Iterable[Any], *, rows: dict[str, MachineState | None] | None = None
 ) -> dict[str, LiveState]:
@@ -130,13 +190,13 @@ def read_states(
     keys = {STATE_KEY.format(machine_id): str(machine_id) for machine_id in machine_ids}
     if not keys:
         return {}
-    cached = cache.get_many(list(keys))
+    blobs = _read_blobs(list(keys))
     result: dict[str, LiveState] = {}
     missing = []
-    for key, machine_id in keys.items():
-        raw = cached.get(key)
+    for machine_id, blob in zip(keys.values(), blobs, strict=True):
+        raw = _loads(blob) if blob is not None else None
         if raw is not None:
-            # Every cache backend hands out a fresh (unpickled) copy: nothing to copy again.
+            # Freshly decoded: nobody else holds it, nothing to copy again.
             result[machine_id] = LiveState.from_raw(raw, source="cache", copy=False)
         else:
             missing.append(machine_id)
@@ -219,28 +279,26 @@ def update_state(
     """
     machine_id = str(machine_id)
     key = STATE_KEY.format(machine_id)
-    with machine_lock(machine_id):
-        raw = cache.get(key)
-        source = "cache"
-        if raw is None:
-            row = MachineState.objects.filter(machine_id=machine_id).first()
-            raw = _raw_from_row(row) if row else {"status": default_status, "persisted_at": 0.0}
-            source = "database" if row else "none"
-        old = copy.deepcopy(raw)
-        mutate(raw)
-        raw["errors"] = list(raw.get("errors") or [])[-MAX_ERRORS:]
-        now = time.time()
-        if seen:
-            raw["last_seen"] = now
-        significant, telemetry = _changes(old, raw)
-        persist = _should_persist(raw, significant=significant, telemetry=telemetry, seen=seen, now=now)
-        if persist:
-            raw["persisted_at"] = now
-            raw.pop(_TELEMETRY_DIRTY, None)
-        elif telemetry:
-            raw[_TELEMETRY_DIRTY] = True  # written with the next significant change or when due
-        cache.set(key, raw, timeout=None)
-    if persist:
+    client = _redis_cache()
+    if client is None:
+        with machine_lock(machine_id):
+            blob = cache.get(key)
+            change = _apply(machine_id, blob, mutate, default_status=default_status, seen=seen)
+            if change.blob != blob:
+                cache.set(key, change.blob, timeout=None)
+    else:
+        redis, full_key = client.get_client(write=True), client.make_key(key)
+        deadline = monotonic() + LOCK_WAIT
+        while True:
+            blob = redis.get(full_key)
+            change = _apply(machine_id, blob, mutate, default_status=default_status, seen=seen)
+            if change.blob == blob or _compare_and_set(redis, full_key, blob or b"", change.blob):
+                break
+            if monotonic() >= deadline:  # another process kept winning: as a lock held too long
+                raise StateLockTimeout(f"state of machine {machine_id} kept changing under this write")
+            sleep(_CONFLICT_PAUSE)
+    old, raw = change.old, change.new
+    if change.persist:
         status_changed = on_status_change is not None and old.get("status") != raw.get("status")
         _persist(
             machine_id,
@@ -249,7 +307,50 @@ def update_state(
             if status_changed
             else None,
         )
-    return LiveState.from_raw(old, source=source), LiveState.from_raw(raw, source="cache")
+    return (
+        LiveState.from_raw(old, source=change.source, copy=False),
+        LiveState.from_raw(raw, source="cache", copy=False),
+    )
+
+
+@dataclass
+class _Change:
+    old: dict
+    new: dict
+    blob: bytes  # ``new`` as stored
+    source: str  # where ``old`` came from
+    persist: bool
+
+
+def _apply(
+    machine_id: str, blob: Any, mutate: Callable[[dict], None], *, default_status: int | None, seen: bool
+) -> _Change:
+    """The new state from the stored one (``blob``, None when absent); decoded twice rather than copied."""
+    old = _loads(blob) if blob is not None else None
+    source = "cache"
+    if old is None:
+        row = MachineState.objects.filter(machine_id=machine_id).first()
+        old = _raw_from_row(row) if row else {"status": default_status, "persisted_at": 0.0}
+        source = "database" if row else "none"
+        raw = orjson.loads(_dumps(old))
+    else:
+        raw = _loads(blob)
+    mutate(raw)
+    raw["errors"] = list(raw.get("errors") or [])[-MAX_ERRORS:]
+    now = time.time()
+    if seen:
+        raw["last_seen"] = now
+    significant, telemetry = _changes(old, raw)
+    persist = _should_persist(raw, significant=significant, telemetry=telemetry, seen=seen, now=now)
+    if persist:
+        raw["persisted_at"] = now
+        raw.pop(_TELEMETRY_DIRTY, None)
+    elif telemetry:
+        raw[_TELEMETRY_DIRTY] = True  # written with the next significant change or when due
+    new_blob = _dumps(raw)
+    if source == "cache" and new_blob == blob:
+        persist = False  # nothing changed; nothing to write anywhere
+    return _Change(old=old, new=raw, blob=new_blob, source=source, persist=persist)
 
 
 def _persist(machine_id: str, raw: dict, *, announce: Callable[[], None] | None = None) -> bool:
