@@ -7,9 +7,10 @@ through the cache (``machines.state``), so every method that changes state is sa
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from events.services import event_record
@@ -46,7 +47,18 @@ class MachineProperty:
             raise ValueError(f"property {self.key}: a progress property needs max")
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """``dataclasses.asdict``, spelled out: it runs for every property of every poll."""
+        value = self.value
+        if not isinstance(value, str | int | float | bool | None):
+            value = copy.deepcopy(value)
+        return {
+            "key": self.key,
+            "value": value,
+            "group": self.group,
+            "type": self.type,
+            "max": self.max,
+            "unit": self.unit,
+        }
 
 
 class BaseDriver:
