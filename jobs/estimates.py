@@ -14,11 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.core.cache import cache
 from django.utils import timezone
 
 from jobs.models import Job
-from jobs.selectors import queue_state_get
 from jobs.states import ACTIVE_STATES, QUEUE_STATES
 from machines.selectors import machine_list, machine_live_states
 from machines.state import LiveState
@@ -129,19 +127,12 @@ def job_estimates(*, jobs: Iterable[Job], now: datetime | None = None) -> dict[u
     return result
 
 
-FORECAST_CACHE_SECONDS = 10
-
-
 def _forecast(*, now: datetime | None) -> dict:
-    """The queue forecast; without an explicit ``now`` it is shared for a few seconds between pages,
-    the board and the API, and recomputed at once when the queue changes (its version is in the key)."""
-    from jobs.forecast import queue_forecast  # the forecast reads this module's time-left helpers
+    """The queue forecast; without an explicit ``now`` the stored one (``jobs.forecast_store``:
+    recomputed when the queue or a machine changes, read here in one query and one cache read)."""
+    from jobs.forecast import queue_forecast  # inside: it reads this module's time-left helpers (cycle)
+    from jobs.forecast_store import forecast_latest  # inside: it reads this module's helpers too (cycle)
 
     if now is not None:
         return queue_forecast(now=now)
-    key = f"jobs.forecast:{queue_state_get().queue_version}"
-    found = cache.get(key)
-    if found is None:
-        found = queue_forecast()
-        cache.set(key, found, FORECAST_CACHE_SECONDS)
-    return found
+    return forecast_latest()

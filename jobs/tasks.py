@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from jobs.forecast_store import forecast_refresh_task
 from jobs.services.control import job_control as control_service
 from jobs.services.control import pending_requests
 from jobs.services.dispatch import job_dispatch as dispatch_service
@@ -54,6 +55,12 @@ def job_files_purge() -> int:
     no job names (a submission killed before its commit)."""
     job_files_sweep_orphans_service()
     return job_files_purge_service()
+
+
+@task
+def forecast_refresh() -> float:
+    """Recompute the stored ETA forecast (asked for on changes that can move it, and every minute)."""
+    return forecast_refresh_task().seconds
 
 
 @task

@@ -13,8 +13,10 @@ from django.test import override_settings
 from jobs.estimates import job_estimates
 from jobs.models import Job
 from jobs.policy import estimated_seconds
+from jobs.services.bed import machine_bed_flag_set
 from jobs.services.scheduler import schedule_run
 from jobs.states import JobState
+from policies.selectors import lab_calendar
 from policies.services import machine_unattended_set
 from tests.jobs.dispatch_support import submit_job
 from tests.policies.conftest import api_for, page, utc, weekday_hours
@@ -24,16 +26,26 @@ STEP = timedelta(minutes=5)
 
 
 def run_day(clock, start, until):
-    """Step the clock; complete prints at their estimated end; return {job id: dispatch time}."""
+    """Step the clock; complete prints at their estimated end (the plate stays on the bed until the
+    lab is open and someone clears it); return {job id: dispatch time}."""
     started: dict = {}
     ends: dict = {}
+    plates: set = set()
+    calendar = lab_calendar()
     t = start
     while t <= until:
         clock.set(t)
         for job_id, end in list(ends.items()):
             if end <= t:
+                job = Job.objects.get(pk=job_id)
                 Job.objects.filter(pk=job_id).update(state=JobState.COMPLETED, finished_at=end, progress=100)
+                machine_bed_flag_set(machine_id=job.machine_id, required=True)
+                plates.add(job.machine_id)
                 del ends[job_id]
+        if plates and calendar.is_open(t):
+            for machine_id in plates:
+                machine_bed_flag_set(machine_id=machine_id, required=False)
+            plates.clear()
         for job in schedule_run():
             started[job.pk] = t
             Job.objects.filter(pk=job.pk).update(state=JobState.PRINTING, started_at=t, progress=1)
