@@ -60,6 +60,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=32, help="poller: poll threads (default 32)")
     parser.add_argument("--printing", type=float, default=0.33, help="share of printers printing (0.33)")
     parser.add_argument("--profile", default="", help="loop: cProfile one extra round into this file")
+    parser.add_argument(
+        "--no-hiredis", action="store_true", help="redis-py's own parser even when hiredis is installed"
+    )
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/4", help="flushed at start")
     return parser.parse_args()
@@ -201,6 +204,8 @@ def run_poller(args: argparse.Namespace, runtime) -> None:
 
 def main() -> int:
     args = parse_args()
+    if args.no_hiredis:
+        sys.modules["hiredis"] = None  # redis-py then falls back to its pure-Python parser
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     workdir = Path(tempfile.mkdtemp(prefix="poll-cpu-bench-"))
     database = Database(args.database_url)
@@ -217,9 +222,11 @@ def main() -> int:
         simulator, sim_url = start_simulator(args.count)
         register(args.count, sim_url)
         printing = start_prints(sim_url, args.count, args.printing)
+        import redis.utils
+
         print(
             f"{args.count} simulated printers ({printing} printing), load {os.getloadavg()[0]:.2f} "
-            f"on {os.cpu_count()} cores"
+            f"on {os.cpu_count()} cores; code in {ROOT}; hiredis {redis.utils.HIREDIS_AVAILABLE}"
         )
         from machines.runtime import MachineRuntime
         from mes.leases import default_lease_store, new_owner_id
