@@ -35,7 +35,6 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
-from django.urls import get_resolver  # noqa: E402
 
 from machines.machine_types.printer_3d import STATUS_FOR_PRINTER_STATUS, printer_properties  # noqa: E402
 from machines.machine_types.printer_state import (  # noqa: E402
@@ -47,6 +46,7 @@ from machines.machine_types.printer_state import (  # noqa: E402
 from machines.models import MachineConfig, MachineSetting  # noqa: E402
 from machines.registry import get_registry  # noqa: E402
 from machines.state import update_state  # noqa: E402
+from mes import gcfreeze  # noqa: E402
 
 STATUSES = (PrinterStatus.PRINTING, PrinterStatus.IDLE, PrinterStatus.PAUSED, PrinterStatus.HEATING)
 
@@ -135,18 +135,16 @@ def main() -> None:
     parser.add_argument(
         "--gc-freeze",
         choices=["startup", "all"],
-        help="gc.freeze() what a server has after start-up, before the machine registry loads (startup), "
-        "or everything after the warm-up request (all): shows how much of p99 is full collections "
-        "walking the long-lived heap",
+        help="freeze as a gunicorn worker does (startup: mes.gcfreeze after start-up, the registry "
+        "refrozen when it loads), or everything after the warm-up request (all): shows how much of "
+        "p99 is full collections walking the long-lived heap",
     )
     args = parser.parse_args()
 
     print(f"database: {connection.vendor}; cache: {settings.CACHES['default']['BACKEND'].rsplit('.', 1)[-1]}")
     call_command("migrate", verbosity=0)
     if args.gc_freeze == "startup":
-        get_resolver().url_patterns  # noqa: B018 - imports every view, as a worker's start-up does
-        gc.collect()
-        gc.freeze()
+        gcfreeze.freeze_after_startup()  # what mes.wsgi does in a gunicorn worker; the registry refreezes
     setup(args.count)
     user, _ = get_user_model().objects.get_or_create(username="bench-staff", defaults={"is_staff": True})
     client = Client()
@@ -193,7 +191,9 @@ def main() -> None:
     get(client, url)
     profiler.disable()
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(20)
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("cumulative").print_stats(40)
+    stats.sort_stats("tottime").print_stats(25)
     print(out.getvalue())
 
 

@@ -30,6 +30,7 @@ from machines.plugin_checks import check_driver, check_machine_type, listed_clas
 from machines.setting_defs import SettingDefinition, build_definitions
 from machines.state import read_states
 from machines.status import MachineStatus
+from mes import gcfreeze
 from plugins.base import MachineDriverMixin
 from plugins.discovery import PluginError
 from plugins.generation import generation_current
@@ -133,7 +134,11 @@ class MachineRegistry:
             self.generation = generation
             self.loaded = True
             self._reconcile(previous)
+            del previous
         signals.registry_reloaded.send(sender=type(self), registry=self, generation=generation)
+        # In a process that froze its start-up objects (web workers, pollers): free the registry this
+        # one replaced and freeze the new one (mes.gcfreeze).
+        gcfreeze.refreeze()
 
     def _collect(self, plugin_registry: PluginRegistry) -> None:
         errors: list[PluginError] = []

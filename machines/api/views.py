@@ -5,7 +5,9 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from machines import services
@@ -22,6 +24,7 @@ from machines.api.serializers import (
 from machines.registry import MachineRegistry, get_registry
 from machines.selectors import machine_list, machine_live_states
 from mes.api.permissions import IsStaffOrReadOnly, TokenHasScope
+from mes.api.renderers import FastJSONRenderer
 from plugins.registry import get_plugin_registry
 
 UUID_PATTERN = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
@@ -51,6 +54,11 @@ class MachineViewSet(viewsets.ModelViewSet):
     search_fields = ["name"]
     ordering_fields = ["name", "created_at", "machine_type", "driver"]
     lookup_value_regex = UUID_PATTERN
+    # The same JSON, encoded by orjson: a third of a 1000-machine list's time was the encoder.
+    renderer_classes = [
+        FastJSONRenderer,
+        *(r for r in api_settings.DEFAULT_RENDERER_CLASSES if not issubclass(r, JSONRenderer)),
+    ]
 
     def dispatch(self, request, *args, **kwargs):
         response = super().dispatch(request, *args, **kwargs)

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from machines.runtime import MachineRuntime
+from mes import gcfreeze
 from mes.leases import default_lease_store, new_owner_id
 from mes.poller import PollerConfig
 
@@ -43,6 +44,9 @@ class Command(BaseCommand):
         )
         # Ownership comes only from leases, even when started without the supervisor.
         runtime.registry.set_ownership(runtime.owns)
+        # Django, the apps and the registry stay for the process's life: out of the full collections,
+        # which otherwise walk them every few hundred polls (mes.gcfreeze).
+        gcfreeze.freeze_after_startup(load_urls=False)
         thread = threading.Thread(target=runtime.run, name="poller", daemon=True)
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
