@@ -63,6 +63,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--no-hiredis", action="store_true", help="redis-py's own parser even when hiredis is installed"
     )
+    parser.add_argument(
+        "--no-gc-freeze", action="store_true", help="skip the gc.freeze() poll_machines does after start-up"
+    )
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/4", help="flushed at start")
     return parser.parse_args()
@@ -238,6 +241,15 @@ def main() -> int:
             config=PollerConfig(threads=args.threads),
         )
         runtime.registry.set_ownership(runtime.owns)
+        frozen = "no"
+        if not args.no_gc_freeze:
+            try:
+                from mes import gcfreeze
+            except ImportError:  # a checkout from before issue 18
+                frozen = "not available"
+            else:
+                frozen = str(gcfreeze.freeze_after_startup(load_urls=False))
+        print(f"objects frozen after start-up: {frozen}")
         if args.mode == "loop":
             run_loop(args, runtime)
         else:
