@@ -57,6 +57,11 @@ class PollStats:
     revived: int = 0  # machines a probe found back before their backoff ended
 
 
+@dataclass
+class _Started:
+    at: float  # when the pool thread began the poll (until then: when it was handed to the pool)
+
+
 @dataclass(order=True)
 class _Due:
     at: float
@@ -253,12 +258,19 @@ class FleetPoller:
                 heapq.heappush(self._queue, due)
         # Submitted outside the lock: a poll that finishes at once runs its callback in this thread.
         for entry in to_start:
-            future = self._pool.submit(self.poll, entry.machine_id)
-            future.add_done_callback(lambda f, e=entry, t=now: self._finished(e, t, f))
+            started = _Started(now)
+            future = self._pool.submit(self._timed_poll, entry.machine_id, started)
+            future.add_done_callback(lambda f, e=entry, s=started: self._finished(e, s.at, f))
         for entry in to_probe:
             future = self._pool.submit(self.probe, entry.machine_id)
             future.add_done_callback(lambda f, e=entry: self._probed(e, f))
         return len(to_start)
+
+    def _timed_poll(self, machine_id: str, started: _Started) -> bool:
+        # The next poll is due a cadence after this one really began, not after it was handed to the
+        # pool: a busy pool must not make two polls of a printer closer than its cadence.
+        started.at = time.monotonic()
+        return self.poll(machine_id)
 
     def _finished(self, entry: _Machine, started_at: float, future: Future) -> None:
         try:
