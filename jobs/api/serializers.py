@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.http import QueryDict
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -89,11 +90,28 @@ class JobOptionsSerializer(serializers.Serializer):
         )
 
 
-class JobSubmitSerializer(JobOptionsSerializer, LocationSerializer):
+class SingleValuedFormMixin:
+    """A multipart form may repeat a field (``priority=1&priority=2``); DRF would quietly keep the last
+    value. A field that takes one value and comes more than once is an error, as it is in JSON."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, QueryDict):
+            repeated = {
+                name: f"send one value, not {count}"
+                for name, field in self.fields.items()
+                if not isinstance(field, serializers.ListField | serializers.MultipleChoiceField)
+                and (count := len(data.getlist(name))) > 1
+            }
+            if repeated:
+                raise serializers.ValidationError(repeated)
+        return super().to_internal_value(data)
+
+
+class JobSubmitSerializer(SingleValuedFormMixin, JobOptionsSerializer, LocationSerializer):
     file = serializers.FileField(help_text="G-code (.gcode, .gco, .g) or binary G-code (.bgcode)")
 
 
-class JobBatchSubmitSerializer(LocationSerializer):
+class JobBatchSubmitSerializer(SingleValuedFormMixin, LocationSerializer):
     files = serializers.ListField(child=serializers.FileField(), allow_empty=False)
     items = serializers.JSONField(
         required=False, help_text="Optional list, one object per file: name, notes, priority, constraints"

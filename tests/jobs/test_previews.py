@@ -135,6 +135,19 @@ def test_the_api_preflight_needs_a_file_a_login_and_respects_the_limit(api, stud
     assert big.status_code == 413
 
 
+@pytest.mark.parametrize("path", ["/api/jobs/preflight/", "/api/jobs/"])
+def test_a_field_sent_twice_is_refused_not_half_read(api, student, path):
+    make_machine("mk4")
+    response = api(student).post(
+        path,
+        {"file": SimpleUploadedFile("part.gcode", gcode()), "priority": ["1", "2"]},
+        format="multipart",
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"]["priority"] == ["send one value, not 2"], response.json()
+    assert Job.objects.count() == 0
+
+
 def test_the_preflight_is_in_the_schema(api, staff):
     schema = api(staff).get("/api/schema/", HTTP_ACCEPT="application/json").json()
     operation = schema["paths"]["/api/jobs/preflight/"]["post"]
