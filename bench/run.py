@@ -117,6 +117,8 @@ def bench_env(args: argparse.Namespace, workdir: Path, database: Database) -> di
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(40),
         ALLOWED_HOSTS="127.0.0.1,localhost",
+        # Plain http on 127.0.0.1: no redirect to https (the production default without DEBUG).
+        SECURE_SSL_REDIRECT="false",
         PYTHONUNBUFFERED="1",
     )
     return env
