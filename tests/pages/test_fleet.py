@@ -172,12 +172,13 @@ def test_the_board_costs_a_constant_number_of_queries(
     get_registry()  # loaded once per process in real use
     assert client.get("/fleet/live/").status_code == 200
     # 8 for machines, jobs and the queue; 1 for unread notifications; 7 for spools (1), stock (2)
-    # and maintenance (4).
-    with django_assert_max_num_queries(16):
+    # and maintenance (4); and on the embedded default (a database cache) 1 for the registry's
+    # generation check, made at most every half second, so only when the box is slow.
+    with django_assert_max_num_queries(17):
         response = client.get("/fleet/live/")
     # A page of cards (48): a lab of 50 printers gets two pages.
     assert response.content.decode().count('class="card machine-card') == min(count, views.FLEET_CARD_PAGE)
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(17):
         assert client.get("/fleet/").status_code == 200
 
 
