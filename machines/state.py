@@ -33,6 +33,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
 from machines.models import MachineState
+from mes.cacheerrors import CACHE_UNAVAILABLE
 from mes.cachelock import cache_lock_acquire, cache_lock_release
 
 logger = logging.getLogger(__name__)
@@ -190,7 +191,12 @@ def read_states(
     keys = {STATE_KEY.format(machine_id): str(machine_id) for machine_id in machine_ids}
     if not keys:
         return {}
-    blobs = _read_blobs(list(keys))
+    try:
+        blobs = _read_blobs(list(keys))
+    except CACHE_UNAVAILABLE as exc:
+        # Redis is away: the last persisted states, marked stale (source "database"), not an error.
+        logger.warning("live state of %d machine(s) read from the database: %s", len(keys), exc)
+        blobs = [None] * len(keys)
     result: dict[str, LiveState] = {}
     missing = []
     for machine_id, blob in zip(keys.values(), blobs, strict=True):

@@ -7,12 +7,17 @@ after the transaction commits, so no process reloads before it can see the chang
 
 from __future__ import annotations
 
+import logging
+
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
 
+from mes.cacheerrors import CACHE_UNAVAILABLE
 from plugins.models import RegistryGeneration
 from plugins.signals import registry_changed
+
+logger = logging.getLogger(__name__)
 
 CACHE_KEY = "registry:generation"
 
@@ -23,8 +28,13 @@ def generation_from_db() -> int:
 
 
 def generation_current() -> int:
-    """The shared generation: one cache read, falling back to the database after a cache flush."""
-    value = cache.get(CACHE_KEY)
+    """The shared generation: one cache read, falling back to the database after a cache flush or
+    while the cache cannot be reached (the database holds the durable value)."""
+    try:
+        value = cache.get(CACHE_KEY)
+    except CACHE_UNAVAILABLE as exc:
+        logger.warning("registry generation read from the database: %s", exc)
+        return generation_from_db()
     if value is None:
         value = generation_from_db()
         cache.add(CACHE_KEY, value)

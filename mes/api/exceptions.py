@@ -20,6 +20,7 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from mes.cacheerrors import CACHE_UNAVAILABLE, UNAVAILABLE_MESSAGE
 from mes.exceptions import DomainError
 
 NON_FIELD_KEYS = ("non_field_errors", "__all__", "detail")
@@ -115,6 +116,12 @@ def _detail_text(data) -> str:
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
         return Response(exc.as_dict(), status=exc.status_code)
+    if isinstance(exc, CACHE_UNAVAILABLE):
+        return Response(
+            error_body(UNAVAILABLE_MESSAGE, code="cache_unavailable"),
+            status=503,
+            headers={"Retry-After": "5"},
+        )
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             detail=exc.message_dict if hasattr(exc, "error_dict") else exc.messages
