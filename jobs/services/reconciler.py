@@ -180,7 +180,9 @@ def _step(machine_id, job: Job | None, state: PrinterState | None, observed_at=N
             result = _claim_or_record(machine_id, file_name, observed_at)
             return None if result == "none" else result
         return None
-    ours = bool(file_name) and file_name == job.printer_file_name
+    # An external print is matched by its name even when the printer gives none (printing from an SD
+    # card, a firmware that does not say): otherwise every poll would fail it and record a new one.
+    ours = file_name == job.printer_file_name and (bool(file_name) or job.external)
     if lost:
         if job.state in PRINTING_OR_PAUSED_STATES:
             detail = f": {state.message}" if state is not None and state.message else ""
@@ -203,8 +205,9 @@ def _step(machine_id, job: Job | None, state: PrinterState | None, observed_at=N
             return "failed" if _move(job, JobState.FAILED, reason) else None
         if job.state in DISPATCH_STATES:
             return "printing" if _move(job, JobState.PRINTING, "the printer runs it") else None
-        if state.job.progress is not None and state.job.progress != job.progress:
-            job_progress_set(job=job, progress=state.job.progress)
+        progress = state.job.progress if state.job is not None else None
+        if progress is not None and progress != job.progress:
+            job_progress_set(job=job, progress=progress)
         wanted = {
             PrinterStatus.PAUSED: JobState.PAUSED,
             PrinterStatus.PRINTING: JobState.PRINTING,
@@ -227,7 +230,7 @@ def _step(machine_id, job: Job | None, state: PrinterState | None, observed_at=N
             else "the printer is idle and no longer reports this job"
         )
         return "failed" if _ended(job, machine_id, JobState.FAILED, reason) else None
-    progress = state.job.progress
+    progress = state.job.progress if state.job is not None else None
     if progress is not None and progress >= FINISHED_AT:
         job_progress_set(job=job, progress=100.0)
         return "completed" if _ended(job, machine_id, JobState.COMPLETED, "the printer finished it") else None

@@ -16,7 +16,7 @@ from jobs.services.reconciler import printer_state_from_live, reconcile_machine,
 from jobs.services.scheduler import schedule_run
 from jobs.states import ActorKind, JobState
 from machines.machine_types.printer_3d import BED_CLEAR_REQUIRED, Printer3DStatus
-from machines.machine_types.printer_state import ACTIVE_STATUSES, PrinterStatus
+from machines.machine_types.printer_state import ACTIVE_STATUSES, PrinterState, PrinterStatus
 from tests.jobs.dispatch_support import submit_job
 from tests.waiting import wait_until
 
@@ -148,6 +148,16 @@ def test_a_report_older_than_the_end_of_our_print_records_no_external_job(farm, 
     )
     assert again == ["external"]
     assert Job.objects.get(machine=config, external=True).state == JobState.PRINTING
+
+
+def test_a_print_without_a_file_name_is_one_external_job_however_often_it_is_polled(farm):
+    config = farm.add_machine("mk4")
+    unnamed = PrinterState(status=PrinterStatus.PRINTING)  # e.g. printing from the SD card
+    assert reconcile_machine(machine_id=config.pk, printer_state=unnamed) == ["external"]
+    for _ in range(3):
+        assert reconcile_machine(machine_id=config.pk, printer_state=unnamed) == []
+    [external] = Job.objects.filter(machine=config)
+    assert external.external and external.state == JobState.PRINTING and external.name == "external print"
 
 
 def test_lost_mid_print_becomes_unknown_then_printing_again(farm, alice):
