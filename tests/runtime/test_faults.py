@@ -325,6 +325,9 @@ def test_redis_restarted_empty_the_fleet_state_comes_back_and_no_job_is_lost(tmp
                 stack.kill("redis")
                 time.sleep(3)
                 during = stack.api("GET", "/api/machines/")
+                # Served from the database, marked stale: Redis holds copies, not the truth.
+                assert during.status_code == 200, during.text
+                assert {m["live"]["state_source"] for m in during.json()["results"]} == {"database"}
                 stack.restart("redis")
                 wait_until(lambda: _pings(redis_url), timeout=10, message="redis-server back")
                 return {"machine list while Redis was down": during.status_code}
