@@ -83,6 +83,7 @@ def pages(lab) -> list[tuple[str, str, object, str]]:
         ("submit", "/jobs/submit/", lab["student"], "Submit a print job"),
         ("job", f"/jobs/{job.pk}/", lab["student"], job.name),
         ("machine", f"/machines/{lab['busy'].pk}/", lab["staff"], "prusa-mk4-01"),
+        ("board", "/board/", None, "print queue"),  # the hallway screen: public, no login
     ]
 
 
