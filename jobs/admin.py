@@ -16,28 +16,13 @@ from jobs import services
 from jobs.exceptions import JobError
 from jobs.job_page import actor_label
 from jobs.models import Job, JobEvent, QueueState
-from jobs.states import ACTIVE_STATES, QUEUE_STATES, TERMINAL_STATES, JobState
+from jobs.states import ACTIVE_STATES, QUEUE_STATES, STATE_COLOURS, TERMINAL_STATES, JobState
 from machines.admin import BADGE_COLOURS
-
-# The colours of the pages' state badges (jobs.views.STATE_COLOURS), for the admin's badges.
-STATE_BADGES = {
-    JobState.SUBMITTED: "secondary",
-    JobState.AWAITING_APPROVAL: "warning",
-    JobState.QUEUED: "info",
-    JobState.DISPATCHING: "primary",
-    JobState.UPLOADED: "primary",
-    JobState.PRINTING: "primary",
-    JobState.PAUSED: "warning",
-    JobState.UNKNOWN: "danger",
-    JobState.COMPLETED: "success",
-    JobState.FAILED: "danger",
-    JobState.CANCELLED: "secondary",
-}
 
 
 def state_badge(state: str) -> str:
     """The state as a coloured badge with its name (colour is never the only cue)."""
-    colour = STATE_BADGES.get(state, "secondary")
+    colour = STATE_COLOURS.get(state, "secondary")
     if colour not in BADGE_COLOURS:
         raise ValueError(f"unknown badge colour {colour!r}")
     label = dict(JobState.choices).get(state, state)

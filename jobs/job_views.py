@@ -16,7 +16,7 @@ from jobs import selectors
 from jobs.estimates import job_estimates
 from jobs.job_page import job_preflight, job_shows_camera, job_timeline
 from jobs.machine_views import CAMERA_REFRESH_MS
-from jobs.views import STATE_COLOURS
+from jobs.states import STATE_COLOURS
 from materials.selectors import deductions_for_job
 
 # How often the live part of the page refreshes (milliseconds; mes/static/mes/live.js).

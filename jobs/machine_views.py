@@ -16,7 +16,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from jobs.machine_page import camera_visible_to, machine_page
-from jobs.views import JOG_STEPS, STATE_COLOURS, staff_required
+from jobs.states import STATE_COLOURS
+from jobs.views import JOG_STEPS, staff_required
 from machines.camera import CameraUnavailable, machine_snapshot, placeholder_svg
 from machines.models import MachineConfig
 from machines.registry import get_registry

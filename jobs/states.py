@@ -132,3 +132,19 @@ def transition_refusal(from_state: str, to_state: str) -> str | None:
     if not allowed:
         return f"the job is {from_state} and finished jobs never change state"
     return f"a job that is {from_state} cannot become {to_state} (allowed: {', '.join(sorted(allowed))})"
+
+
+# Badge colours (the classes of mes/static/mes/site.css, as for machine statuses).
+STATE_COLOURS = {
+    S.SUBMITTED: "secondary",
+    S.AWAITING_APPROVAL: "secondary",
+    S.QUEUED: "info",
+    S.DISPATCHING: "primary",
+    S.UPLOADED: "primary",
+    S.PRINTING: "primary",
+    S.PAUSED: "warning",
+    S.UNKNOWN: "danger",
+    S.COMPLETED: "success",
+    S.FAILED: "danger",
+    S.CANCELLED: "secondary",
+}

@@ -36,7 +36,7 @@ from jobs.fleet import (
 from jobs.fleet_live import fleet_live_response
 from jobs.remote import remote_runs
 from jobs.services.bed import machine_bed_clear
-from jobs.states import JobState
+from jobs.states import STATE_COLOURS, JobState
 from machines.controls import ControlRefused, machine_control
 from machines.models import MachineConfig
 from machines.selectors import machine_list
@@ -63,22 +63,6 @@ def _set_controls(job) -> None:
         controls.can_resume,
         controls.can_cancel,
     )
-
-
-# Badge colours (the classes of mes/static/mes/site.css, as for machine statuses).
-STATE_COLOURS = {
-    JobState.SUBMITTED: "secondary",
-    JobState.AWAITING_APPROVAL: "secondary",
-    JobState.QUEUED: "info",
-    JobState.DISPATCHING: "primary",
-    JobState.UPLOADED: "primary",
-    JobState.PRINTING: "primary",
-    JobState.PAUSED: "warning",
-    JobState.UNKNOWN: "danger",
-    JobState.COMPLETED: "success",
-    JobState.FAILED: "danger",
-    JobState.CANCELLED: "secondary",
-}
 
 
 def staff_required(view):

@@ -8,7 +8,7 @@ from rest_framework import serializers
 from jobs.models import Job, JobEvent, QueueState
 from jobs.preflight import JobConstraints
 from jobs.selectors import JobControls, job_controls, queue_waiting_reasons
-from jobs.services import Location
+from jobs.services import JobSpec, Location
 from jobs.states import JobState
 from machines.models import MachineConfig
 from mes.api.query import MAX_INT
@@ -109,6 +109,17 @@ class SingleValuedFormMixin:
 
 class JobSubmitSerializer(SingleValuedFormMixin, JobOptionsSerializer, LocationSerializer):
     file = serializers.FileField(help_text="G-code (.gcode, .gco, .g) or binary G-code (.bgcode)")
+
+    def spec(self) -> JobSpec:
+        """What was sent, as the submission services take it (call after ``is_valid``)."""
+        data = self.validated_data
+        return JobSpec(
+            file=data["file"],
+            name=data.get("name", ""),
+            notes=data.get("notes", ""),
+            priority=data.get("priority", 0),
+            constraints=self.constraints(),
+        )
 
 
 class JobBatchSubmitSerializer(SingleValuedFormMixin, LocationSerializer):

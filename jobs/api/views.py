@@ -124,14 +124,7 @@ class JobViewSet(JobErrorMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
         """Upload a G-code file and queue it. Every failed check is listed in `reasons`; nothing is stored."""
         serializer = JobSubmitSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        spec = services.JobSpec(
-            file=data["file"],
-            name=data.get("name", ""),
-            notes=data.get("notes", ""),
-            priority=data.get("priority", 0),
-            constraints=serializer.constraints(),
-        )
+        spec = serializer.spec()
         job = services.job_submit(user=request.user, spec=spec, location=serializer.location())
         return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)
 
@@ -171,14 +164,7 @@ class JobViewSet(JobErrorMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
         what a submission would be refused for (still 200; the request itself was fine)."""
         serializer = JobSubmitSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        spec = services.JobSpec(
-            file=data["file"],
-            name=data.get("name", ""),
-            notes=data.get("notes", ""),
-            priority=data.get("priority", 0),
-            constraints=serializer.constraints(),
-        )
+        spec = serializer.spec()
         preview = file_preview(user=request.user, outcome=file_check(user=request.user, spec=spec))
         return Response(PreflightSerializer(preview).data)
 
