@@ -90,24 +90,30 @@ class JobOptionsSerializer(serializers.Serializer):
         )
 
 
-class SingleValuedFormMixin:
-    """A multipart form may repeat a field (``priority=1&priority=2``); DRF would quietly keep the last
-    value. A field that takes one value and comes more than once is an error, as it is in JSON."""
+class StrictFormMixin:
+    """Upload forms say what they did not understand, where DRF would quietly drop it: a field that takes
+    one value and comes more than once (``priority=1&priority=2``; DRF keeps the last), and a field the
+    form does not have (a typo such as ``priorty`` would otherwise be ignored)."""
 
     def to_internal_value(self, data):
         if isinstance(data, QueryDict):
-            repeated = {
+            errors = {
                 name: f"send one value, not {count}"
                 for name, field in self.fields.items()
                 if not isinstance(field, serializers.ListField | serializers.MultipleChoiceField)
                 and (count := len(data.getlist(name))) > 1
             }
-            if repeated:
-                raise serializers.ValidationError(repeated)
+            errors |= {
+                name[:100]: f"not a field of this form (its fields: {', '.join(self.fields)})"
+                for name in data
+                if name not in self.fields
+            }
+            if errors:
+                raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
 
 
-class JobSubmitSerializer(SingleValuedFormMixin, JobOptionsSerializer, LocationSerializer):
+class JobSubmitSerializer(StrictFormMixin, JobOptionsSerializer, LocationSerializer):
     file = serializers.FileField(help_text="G-code (.gcode, .gco, .g) or binary G-code (.bgcode)")
 
     def spec(self) -> JobSpec:
@@ -122,7 +128,7 @@ class JobSubmitSerializer(SingleValuedFormMixin, JobOptionsSerializer, LocationS
         )
 
 
-class JobBatchSubmitSerializer(SingleValuedFormMixin, LocationSerializer):
+class JobBatchSubmitSerializer(StrictFormMixin, LocationSerializer):
     files = serializers.ListField(child=serializers.FileField(), allow_empty=False)
     items = serializers.JSONField(
         required=False, help_text="Optional list, one object per file: name, notes, priority, constraints"

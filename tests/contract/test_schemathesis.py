@@ -92,6 +92,12 @@ def _run(live_server, token: str, report: Path, part: str) -> subprocess.Complet
         "--no-color",
         "--header",
         f"Authorization: Bearer {token}",
+        # A fresh connection per request. On a kept-alive connection, bytes of a malformed fuzzed request
+        # that Django's development server (the live_server; production runs gunicorn) leaves unread
+        # become the next "request", and its HTTP/0.9-style error page, with no status line, fails an
+        # innocent operation as "Connection aborted. <!DOCTYPE HTML>".
+        "--header",
+        "Connection: close",
         "--report",
         "junit",
         "--report-junit-path",

@@ -148,6 +148,17 @@ def test_a_field_sent_twice_is_refused_not_half_read(api, student, path):
     assert Job.objects.count() == 0
 
 
+@pytest.mark.parametrize("path", ["/api/jobs/preflight/", "/api/jobs/"])
+def test_a_field_the_form_does_not_have_is_named_in_the_error(api, student, path):
+    make_machine("mk4")
+    response = api(student).post(
+        path, {"file": SimpleUploadedFile("part.gcode", gcode()), "priorty": "1"}, format="multipart"
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"]["priorty"][0].startswith("not a field of this form (its fields: name,")
+    assert Job.objects.count() == 0
+
+
 def test_the_preflight_is_in_the_schema(api, staff):
     schema = api(staff).get("/api/schema/", HTTP_ACCEPT="application/json").json()
     operation = schema["paths"]["/api/jobs/preflight/"]["post"]
