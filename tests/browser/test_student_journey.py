@@ -66,7 +66,7 @@ def test_a_student_submits_a_file_and_watches_it_print_without_reloading(
     preview = page.locator("article.preview-ok", has_text="wall bracket")
     expect(preview.get_by_text("Ready to confirm")).to_be_visible()
     expect(preview.get_by_role("img", name="Slicer preview of wall bracket")).to_be_visible()
-    # The slicer's 16×16 picture, once the browser has loaded it (it comes after the row's HTML).
+    # The slicer's 16 x 16 picture, once the browser has loaded it (it comes after the row's HTML).
     expect(preview.get_by_role("img")).to_have_js_property("naturalWidth", 16)
     expect(preview.locator(".preview-time")).to_have_text("2 min")
     expect(preview.locator(".preview-machines")).to_contain_text("prusa-mk4")
