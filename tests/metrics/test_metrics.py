@@ -13,6 +13,7 @@ from jobs.states import JobState
 from machines.runtime import MachineRuntime
 from tests.jobs.dispatch_support import submit_job
 from tests.runtime.fault_support import gcode
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -43,12 +44,13 @@ def test_a_simulated_print_moves_the_counters(
     submit_job(student, name="bracket", content=gcode(seconds=6))
     [job] = schedule_run()
     assert job_dispatch(job_id=job.pk).result == "printing"
-    for _ in range(600):
+
+    def completed() -> bool:
         runtime.poll(str(config.pk))
-        if Job.objects.get(pk=job.pk).state == JobState.COMPLETED:
-            break
-        farm.wait_printer(config, lambda s: True, what="a state")
-    assert Job.objects.get(pk=job.pk).state == JobState.COMPLETED
+        return Job.objects.get(pk=job.pk).state == JobState.COMPLETED
+
+    # Polls until the print is over (a count of polls ran out first once polls got faster).
+    wait_until(completed, timeout=60, interval=0.05, message="the print completed")
     with django_capture_on_commit_callbacks(execute=True):
         events_dispatch()
     after = scrape(client)
