@@ -18,6 +18,7 @@ from jobs.states import ActorKind, JobState
 from machines.machine_types.printer_3d import Printer3DStatus
 from machines.registry import get_registry
 from tests.jobs.dispatch_support import submit_job
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -77,13 +78,13 @@ def test_a_print_on_the_simulator_emits_the_catalogue(farm, student):
     job = submit_job(student, name="box", seconds=8)
     [job] = schedule_run()
     assert job_dispatch(job_id=job.pk).result == "printing"
-    for _ in range(400):
+
+    def completed() -> bool:
         farm.poll(config)
         job.refresh_from_db()
-        if job.state == JobState.COMPLETED:
-            break
-        farm.wait_printer(config, lambda s: True, what="a state")
-    assert job.state == JobState.COMPLETED
+        return job.state == JobState.COMPLETED
+
+    wait_until(completed, timeout=60, interval=0.05, message="the print completed")  # not a poll count
     seen = types_for(job)
     assert seen[:4] == ["job.submitted", "job.accepted", "job.dispatched", "job.started"]
     milestones = [e.payload["milestone"] for e in Event.objects.filter(job_id=job.pk, type="job.progress")]
