@@ -24,6 +24,8 @@ import requests
 
 from drivers import MoonrakerClient, OctoPrintClient, PrinterClient, PrusaLinkClient
 from machines.machine_types.printer_state import ACTIVE_STATUSES, PrinterState, PrinterStatus
+from machines.registry import reset_registry
+from plugins.registry import reset_plugin_registry
 from simulator import ThreadedSimulator
 from tests.waiting import wait_until
 
@@ -205,3 +207,12 @@ def backend(request, tmp_path) -> Iterator[Backend]:
     if made.sim is None:
         _reset_real_octoprint(made)
     made.client.close()
+
+
+@pytest.fixture
+def registry(db):
+    """Registries rebuilt from the real plugins (the built-in drivers, nothing injected)."""
+    reset_plugin_registry()
+    yield reset_registry().ensure_current()
+    reset_registry()
+    reset_plugin_registry()

@@ -14,9 +14,8 @@ from machines.machine_types.printer_3d import Printer3DStatus
 from machines.models import MachineControlLog
 from machines.registry import get_registry
 
-from .test_driver_plugins import FAST, add_machine, control, dwell_gcode, poll_until, registry, sim_machine
+from .test_driver_plugins import FAST, add_machine, control, dwell_gcode, poll_until, sim_machine
 
-__all__ = ["registry"]
 pytestmark = pytest.mark.django_db
 
 

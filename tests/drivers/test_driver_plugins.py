@@ -22,9 +22,8 @@ from drivers.plugin import ClientPrinterDriver
 from machines.machine_types.printer_3d import Printer3DStatus
 from machines.machine_types.printer_state import PrinterUnauthorized
 from machines.models import MachineConfig
-from machines.registry import get_registry, reset_registry
+from machines.registry import get_registry
 from machines.services import machine_create, machine_settings_update
-from plugins.registry import reset_plugin_registry
 from plugins.services import plugin_deactivate
 from simulator import ThreadedSimulator
 from simulator.management.commands.simulate_fleet import machine_name, register_fleet
@@ -36,15 +35,6 @@ pytestmark = pytest.mark.django_db
 
 PERSONALITIES = ["octoprint", "prusalink", "moonraker"]
 FAST = {"CONNECT_TIMEOUT": 2, "READ_TIMEOUT": 5}
-
-
-@pytest.fixture
-def registry(db):
-    """Registries rebuilt from the real plugins (the built-in drivers, nothing injected)."""
-    reset_plugin_registry()
-    yield reset_registry().ensure_current()
-    reset_registry()
-    reset_plugin_registry()
 
 
 @pytest.fixture

@@ -13,21 +13,12 @@ from drivers import OctoPrintClient
 from drivers.base import webcam_url_on_printer
 from machines.camera import camera_expected, camera_snapshot_url
 from machines.machine_types.base import BaseDriver
-from machines.registry import get_registry, reset_registry
+from machines.registry import get_registry
 from machines.services import machine_create, machine_settings_update
-from plugins.registry import reset_plugin_registry
 from tests.servers.camera import JPEG, CameraServer
 
 pytestmark = pytest.mark.django_db
 FAST = {"CONNECT_TIMEOUT": 2, "READ_TIMEOUT": 5}
-
-
-@pytest.fixture
-def registry(db):
-    reset_plugin_registry()
-    yield reset_registry().ensure_current()
-    reset_registry()
-    reset_plugin_registry()
 
 
 @pytest.fixture

@@ -62,9 +62,8 @@ def test_the_machine_list_answers_from_the_database_while_redis_is_away(
 
 def test_anything_else_that_needs_redis_gets_a_503_that_says_so(redis_away):
     redis_away()
-    try:
+    with pytest.raises(CACHE_UNAVAILABLE) as raised:
         cache.set("key", "value")
-    except CACHE_UNAVAILABLE as exc:
-        response = exception_handler(exc, {})
+    response = exception_handler(raised.value, {})
     assert response.status_code == 503 and response["Retry-After"] == "5"
     assert "Redis" in response.data["detail"] and response.data["code"] == "cache_unavailable"
