@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from jobs.forecast_store import forecast_refresh_task
+from jobs.forecast_store import forecast_refresh_tick
 from jobs.services.control import job_control as control_service
 from jobs.services.control import pending_requests
 from jobs.services.dispatch import job_dispatch as dispatch_service
@@ -59,8 +59,10 @@ def job_files_purge() -> int:
 
 @task
 def forecast_refresh() -> float:
-    """Recompute the stored ETA forecast (asked for on changes that can move it, and every minute)."""
-    return forecast_refresh_task().seconds
+    """Recompute the stored ETA forecast if a change asked for it since the last tick, or every minute;
+    returns what computing it cost (0.0: nothing to do)."""
+    stored = forecast_refresh_tick()
+    return 0.0 if stored is None else stored.seconds
 
 
 @task

@@ -219,7 +219,7 @@ def run_day(farm: Farm, clock: SimulatedClock, tasks: Tasks) -> DayResult:
             names[job.pk] = job.name
             # What the board says once the refresh the submission asked for has run (before the
             # scheduler's run, which may hand the job to a printer at once).
-            tasks.drain(only="jobs.tasks.forecast_refresh")
+            engine.resolve("jobs.tasks.forecast_refresh")()  # the periodic tick
             predicted[job.pk] = job_estimates(jobs=[job])[job.pk].start
         engine.resolve("jobs.tasks.scheduler_run")()  # the periodic sweep
         tasks.drain()

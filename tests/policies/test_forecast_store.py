@@ -64,18 +64,40 @@ def test_a_machine_going_down_recomputes(watched):
     assert forecast_store.machine_change_matters(machine_id="m1", old=printing(50.0, 1800), new=down)
 
 
-def test_a_burst_of_requests_sends_one_recompute(monkeypatch, django_capture_on_commit_callbacks):
-    sent = []
+def test_a_burst_of_requests_costs_one_recompute_at_the_next_tick(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    forecast_store.forecast_refresh()
+    sent, runs = [], []
     monkeypatch.setattr(engine, "send_now", lambda path, *args, **kwargs: sent.append(path))
+    real_run = forecast_store.forecast_run
+    monkeypatch.setattr(forecast_store, "forecast_run", lambda **kw: runs.append(kw) or real_run(**kw))
+    assert forecast_store.forecast_refresh_tick() is None  # fresh and nobody asked: nothing to do
     with django_capture_on_commit_callbacks(execute=True):
         for _ in range(100):
             forecast_store.forecast_refresh_request()
-    assert sent == [forecast_store.REFRESH_TASK]
-    forecast_store.forecast_refresh_task()  # the worker starts it: the next change queues one more
-    with django_capture_on_commit_callbacks(execute=True):
+    assert sent == []  # no task in the worker's queue in front of the dispatches
+    assert runs == []
+    assert forecast_store.forecast_refresh_tick() is not None
+    assert len(runs) == 1
+    assert forecast_store.forecast_refresh_tick() is None  # asked once, computed once
+    assert len(runs) == 1
+
+
+def test_a_request_rolled_back_asks_for_nothing(django_capture_on_commit_callbacks):
+    forecast_store.forecast_refresh()
+    with django_capture_on_commit_callbacks(execute=False):
         forecast_store.forecast_refresh_request()
-        forecast_store.forecast_refresh_request()
-    assert sent == [forecast_store.REFRESH_TASK] * 2
+    assert forecast_store.forecast_refresh_tick() is None
+
+
+def test_the_tick_moves_a_clean_forecast_on_with_time():
+    stored = forecast_store.forecast_refresh()
+    later = stored.computed_at + timedelta(seconds=forecast_store.FORECAST_REFRESH_SECONDS + 1)
+    moved = forecast_store.forecast_refresh_tick(now=later)
+    assert moved is not None and moved.computed_at == later
+    cache.delete(forecast_store.FORECAST_KEY)
+    assert forecast_store.forecast_refresh_tick() is not None  # none stored: computed
 
 
 def test_pages_read_the_stored_forecast_until_the_queue_changes(monkeypatch):
