@@ -98,6 +98,7 @@ def render(r: dict, args: argparse.Namespace) -> str:
             else f"| {name} | {ms:,.0f} | n/a |"
             for name, ms in sorted(r["cpu_ms"].items())
         ),
+        *dispatch_steps(dispatch),
         "",
         "Peak memory (VmHWM):",
         "",
@@ -109,6 +110,24 @@ def render(r: dict, args: argparse.Namespace) -> str:
         "(1 / 5 / 15 min; other work shared the cores).",
     ]
     return "\n".join(lines)
+
+
+def dispatch_steps(dispatch: dict | None) -> list[str]:
+    """The dispatch latency split by the job's states, p50 / p99 of each step."""
+    steps = (dispatch or {}).get("steps") or {}
+    if not steps:
+        return []
+    return [
+        "",
+        "Dispatch, step by step (s, from the jobs' events):",
+        "",
+        "| Step | p50 | p99 |",
+        "|---|---|---|",
+        *(
+            f"| {step} | {percentile(values, 50):.2f} | {percentile(values, 99):.2f} |"
+            for step, values in steps.items()
+        ),
+    ]
 
 
 def document(table: str, r: dict) -> str:
