@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import json
 import threading
 import time
@@ -135,19 +136,26 @@ def measure_dispatch(base_url: str, token: str, jobs: int, timeout: float) -> di
         response.raise_for_status()
         waiting -= {job["id"] for job in response.json()["results"]}
     latencies = []
+    steps: dict[str, list[float]] = {}
     for job_id in ids:
         if job_id in waiting:
             continue
         events = session.get(f"{base_url}/api/jobs/{job_id}/events/", timeout=30).json()
         at = {}
         for event in events:
-            if event.get("to_state") in ("queued", "printing") and event["to_state"] not in at:
+            if event.get("to_state") and event["to_state"] not in at:
                 at[event["to_state"]] = dt.datetime.fromisoformat(event["created_at"]).timestamp()
         if "queued" in at and "printing" in at:
             latencies.append(at["printing"] - at["queued"])
+        # Where the time goes: queued -> dispatching (the scheduler's run), dispatching -> uploaded
+        # (the worker took the task and sent the file), uploaded -> printing (the start).
+        path = [state for state in ("queued", "dispatching", "uploaded", "printing") if state in at]
+        for before, after in itertools.pairwise(path):
+            steps.setdefault(f"{before} → {after}", []).append(at[after] - at[before])
     return {
         "jobs": jobs,
         "printing": jobs - len(waiting),
         "submit_s": submit_s,
+        "steps": steps,
         "latencies": latencies,
     }
