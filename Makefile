@@ -13,7 +13,8 @@ TEST_SERVICES_REDIS_URL ?= redis://127.0.0.1:6379/14
 # Checks must not pick up a developer's .env or production variables (pytest scrubs them itself, in
 # conftest.py, so a plain `pytest tests/jobs` is as safe as `make test`).
 TEST_ENV := env -u DATABASE_URL -u REDIS_URL -u TASK_ENGINE -u SECRET_KEY -u DEBUG -u ALLOWED_HOSTS MES_ENV_FILE=/dev/null
-# Extra pytest arguments for the test targets, e.g. `make test-fast ARGS="tests/jobs -x"`.
+# Extra arguments: pytest's for the test targets (`make test-fast ARGS="tests/jobs -x"`), bench/run.py's for
+# `make bench` (`make bench ARGS="--engine embedded --printers 2000"`).
 ARGS ?=
 # Parallel pytest-xdist workers. Most tests wait on servers, browsers and processes rather than compute,
 # so more workers than cores pays; tests sharing one expensive thing keep to one worker
@@ -73,7 +74,7 @@ lock:
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e ' | grep -iv '^mes-plugin-example' > constraints.txt
 
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
