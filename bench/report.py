@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import re
 import sys
 
 from procfs import fmt, machine_description, percentile
@@ -13,6 +14,13 @@ from stack import ROOT
 # Switches the processes inherit from this environment (a run with metrics and events off, for the
 # comparison issue 17 asks for); named in the table so the two runs cannot be mixed up.
 SWITCHES = ("METRICS_ENABLED", "EVENTS_ENABLED")
+
+# What each ``--engine`` runs; the label heads the table and names the run's section of docs/benchmarks.md.
+CONFIGURATIONS = {
+    "celery": "Celery + Redis + PostgreSQL",
+    "embedded": "Embedded default: SQLite, database cache, django-q",
+}
+LATEST = "## Latest fleet run\n"
 
 
 def switches() -> list[str]:
@@ -80,9 +88,10 @@ def render(r: dict, args: argparse.Namespace) -> str:
         ),
     ]
     lines = [
+        # "+", not adjacent literals: those would make the whole header the join's separator.
         f"Lab MES fleet benchmark: {r['count']} printers, {r['duration']:.0f} s measured, "
         f"{r['pollers']} poller(s) x {r['threads']} threads, lease TTL {r['lease_ttl']:g} s, "
-        ", ".join(["Celery + Redis + PostgreSQL", *switches()]),
+        + ", ".join([CONFIGURATIONS[r.get("engine", "celery")], *switches()]),
         "",
         "| Measure | Reached | Target | |",
         "|---|---|---|---|",
@@ -130,17 +139,52 @@ def dispatch_steps(dispatch: dict | None) -> list[str]:
     ]
 
 
-def document(table: str, r: dict) -> str:
+def fleet_sections(previous: str) -> dict[str, str]:
+    """The per-configuration sections of the "Latest fleet run" part of a written docs/benchmarks.md.
+
+    A page written before there was one section per configuration holds one Celery run: it is kept
+    as the Celery section, so the first embedded run does not wipe it.
+    """
+    start = previous.find(LATEST)
+    if start < 0:
+        return {}
+    part = previous[start + len(LATEST) :]
+    part = part.split("\n## ", 1)[0]
+    pieces = re.split(r"^### (.+)$", part, flags=re.MULTILINE)
+    by_label = {label: engine for engine, label in CONFIGURATIONS.items()}
+    sections = {
+        by_label[title.strip()]: f"### {title.strip()}\n\n{body.strip()}"
+        for title, body in zip(pieces[1::2], pieces[2::2], strict=True)
+        if title.strip() in by_label
+    }
+    if len(pieces) == 1 and CONFIGURATIONS["celery"] in part:
+        sections["celery"] = f"### {CONFIGURATIONS['celery']}\n\n{part.strip()}"
+    return sections
+
+
+def document(table: str, r: dict, previous: str = "") -> str:
+    """The whole page: this run's section, the other configurations' sections of ``previous``, the notes."""
     host = machine_description()
     notes_path = ROOT / "bench" / "benchmarks_notes.md"
     notes = notes_path.read_text() if notes_path.is_file() else ""
-    return (
-        "# Benchmarks\n\n"
-        "Written by `make bench` (`bench/run.py`); the figures are never asserted in tests.\n\n"
-        "## Latest fleet run\n\n"
+    engine = r.get("engine", "celery")
+    sections = fleet_sections(previous)
+    sections[engine] = (
+        f"### {CONFIGURATIONS[engine]}\n\n"
         f"- Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC\n"
         f"- Machine: {host['cpu']}, {host['cores']} cores, {host['ram']} RAM, {host['os']}\n"
         f"- Python {host['python']}; the simulator ran on the same cores\n"
         f"- Command: `{' '.join([*switches(), 'bench/run.py', *sys.argv[1:]])}`\n\n"
-        f"{table}\n" + (f"\n{notes}" if notes else "")
+        f"{table}"
+    )
+    return (
+        "# Benchmarks\n\n"
+        "Written by `make bench` (`bench/run.py`); the figures are never asserted in tests.\n\n"
+        f"{LATEST}\n"
+        "One section per configuration, each from its latest run: `make bench` (Celery + Redis +\n"
+        'PostgreSQL) and `make bench ARGS="--engine embedded"` (the embedded default of `make run`);\n'
+        '`ARGS="--printers 2000"` for a larger fleet.\n\n'
+        + "\n\n".join(sections[key] for key in CONFIGURATIONS if key in sections)
+        + "\n"
+        + (f"\n{notes}" if notes else "")
     )

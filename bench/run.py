@@ -1,9 +1,17 @@
 """The fleet benchmark (``make bench``): N simulated printers polled by a production-like Lab MES.
 
-Starts the printer simulator, a throw-away installation (a fresh PostgreSQL database, Redis db 1
-flushed, ``TASK_ENGINE=celery``), registers the simulated printers as machines, and runs the Lab MES
-processes as ``manage.py up`` would (gunicorn web, poller(s), Celery worker and beat, each with its
-``MES_PROCESS_ROLE``). After a warm-up it measures for ``--duration`` seconds:
+Starts the printer simulator, a throw-away installation, registers the simulated printers as machines,
+and runs the Lab MES processes as ``manage.py up`` would, each with its ``MES_PROCESS_ROLE``, in one
+of two configurations (``--engine``):
+
+- ``celery`` (the default): a fresh PostgreSQL database, Redis db 1 flushed (cache, leases, broker),
+  ``TASK_ENGINE=celery``; gunicorn web, ``--pollers`` pollers (default 2), Celery worker and beat;
+- ``embedded``: the embedded default of ``make run``: a SQLite file in the work directory, no
+  ``REDIS_URL`` (the database cache, leases in the database), ``TASK_ENGINE=django-q``; gunicorn web,
+  one poller unless ``--pollers`` says otherwise, ``manage.py qcluster`` and ``manage.py mes_beat``.
+
+Both run with ``DEBUG=false``, as a lab's installation would. After a warm-up it measures for
+``--duration`` seconds:
 
 - polls per second against the target (N / cadence), from the pollers' counters (``--stats-file``)
   and the simulator's request counter;
@@ -16,11 +24,14 @@ processes as ``manage.py up`` would (gunicorn web, poller(s), Celery worker and 
 
 then submits a batch of jobs through the API to idle printers and reports dispatch latency
 (``queued`` → ``printing`` from the jobs' events). The table is printed and written to
-``docs/benchmarks.md`` with the machine it ran on. Every process started is stopped at the end and the
-database dropped, also on Ctrl-C or failure.
+``docs/benchmarks.md`` with the machine it ran on, in the section of its configuration (a run replaces
+only its own configuration's section). Every process started is stopped at the end and the database
+dropped, also on Ctrl-C or failure.
 
-    .venv/bin/python bench/run.py                          # 1000 printers, 60 s
-    .venv/bin/python bench/run.py --count 100 --duration 20  # a quick run
+    .venv/bin/python bench/run.py                               # Celery etc., 1000 printers, 60 s
+    .venv/bin/python bench/run.py --engine embedded             # the embedded default (SQLite, django-q)
+    .venv/bin/python bench/run.py --printers 100 --duration 20  # a quick run (--printers is --count)
+    make bench ARGS="--printers 2000"                           # 2000 printers, through make
 """
 
 from __future__ import annotations
@@ -47,7 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import ApiSampler, measure_dispatch, poll_rate, read_poller_stats, sim_requests, totals
 from procfs import TICKS, percentile
 from report import document, render
-from stack import ROOT, Database, Processes, free_port, log, run_step, wait_for
+from stack import ROOT, Database, Processes, SqliteDatabase, free_port, log, run_step, wait_for
 
 PYTHON = sys.executable
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -57,10 +68,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--count", type=int, default=1000, help="simulated printers (default 1000)")
+    parser.add_argument(
+        "--count",
+        "--printers",
+        dest="count",
+        type=int,
+        default=1000,
+        help="simulated printers (default 1000)",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("celery", "embedded"),
+        default="celery",
+        help="celery: Celery + Redis + PostgreSQL (default); embedded: SQLite, database cache, django-q",
+    )
     parser.add_argument("--duration", type=float, default=60.0, help="measured seconds (default 60)")
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds of polling before measuring")
-    parser.add_argument("--pollers", type=int, default=2, help="poller processes (default 2)")
+    parser.add_argument(
+        "--pollers",
+        type=int,
+        default=None,
+        help="poller processes (default 2 with celery, 1 embedded as `up`)",
+    )
     parser.add_argument("--threads", type=int, default=32, help="poll threads per poller (default 32)")
     parser.add_argument(
         "--lease-ttl",
@@ -73,11 +102,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=50, help="jobs in the dispatch batch (0: skip)")
     parser.add_argument("--list-every", type=float, default=1.0, help="seconds between machine-list samples")
     parser.add_argument("--progress-every", type=float, default=5.0)
-    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/1", help="flushed at start")
+    parser.add_argument(
+        "--database-url",
+        default="postgres://postgres@127.0.0.1:5432/postgres",
+        help="celery: the server the throw-away database is created on",
+    )
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/1", help="celery: flushed at start")
     parser.add_argument("--no-write", action="store_true", help="print the table, leave docs/ alone")
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs (printed path)")
     args = parser.parse_args(argv)
+    if args.pollers is None:
+        args.pollers = 1 if args.engine == "embedded" else 2
     if args.count < 1 or args.duration <= 0 or args.pollers < 1:
         parser.error("--count, --duration and --pollers must be positive")
     if args.cadence != 2.0:
@@ -96,24 +131,36 @@ class Run:
     args: argparse.Namespace
     workdir: Path
     env: dict[str, str]
-    database: Database
+    database: Database | SqliteDatabase
     procs: Processes
     sampler: ApiSampler | None = None
 
 
-def bench_env(args: argparse.Namespace, workdir: Path, database: Database) -> dict[str, str]:
-    """The environment of every Lab MES process: this one's, pointed at the throw-away installation."""
+def new_database(args: argparse.Namespace, workdir: Path) -> Database | SqliteDatabase:
+    if args.engine == "embedded":
+        return SqliteDatabase(workdir / "db.sqlite3")
+    return Database(args.database_url)
+
+
+def bench_env(args: argparse.Namespace, workdir: Path, database: Database | SqliteDatabase) -> dict[str, str]:
+    """The environment of every Lab MES process: this one's, pointed at the throw-away installation.
+
+    The embedded configuration sets no ``REDIS_URL``: that is what makes the cache, the live state
+    and the leases live in the database, as on the embedded default.
+    """
     env = {
         key: value
         for key, value in os.environ.items()
         if key not in {"DATABASE_URL", "REDIS_URL", "TASK_ENGINE", "CELERY_BROKER_URL", "MES_PROCESS_ROLE"}
     }
+    if args.engine == "celery":
+        env.update(REDIS_URL=args.redis_url, TASK_ENGINE="celery")
+    else:
+        env.update(TASK_ENGINE="django-q")
     env.update(
         MES_ENV_FILE="/dev/null",
         MES_VAR_DIR=str(workdir / "var"),
         DATABASE_URL=database.url,
-        REDIS_URL=args.redis_url,
-        TASK_ENGINE="celery",
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(40),
         ALLOWED_HOSTS="127.0.0.1,localhost",
@@ -125,15 +172,18 @@ def bench_env(args: argparse.Namespace, workdir: Path, database: Database) -> di
 
 
 def install(run: Run) -> tuple[str, str]:
-    """Fresh database and Redis, migrated; the simulator started and its printers registered.
+    """Fresh database (and Redis with Celery), migrated; the simulator started and its printers registered.
 
     Returns the simulator's URL and an API token.
     """
     args, env, procs, database = run.args, run.env, run.procs, run.database
     log(f"workdir {run.workdir}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     database.create()
-    redis.Redis.from_url(args.redis_url).flushdb()
-    log(f"database {database.name} created, Redis {args.redis_url} flushed; migrating…")
+    if args.engine == "celery":
+        redis.Redis.from_url(args.redis_url).flushdb()
+        log(f"database {database.name} created, Redis {args.redis_url} flushed; migrating…")
+    else:
+        log(f"SQLite database {database.name}, no Redis; migrating…")
     run_step([PYTHON, "manage.py", "migrate", "--noinput"], env, timeout=600, what="migrate")
 
     sim_port = free_port()
@@ -189,27 +239,32 @@ def start_lab_mes(run: Run) -> tuple[str, list[Path]]:
         ],
         role="web",
     )
-    procs.start(
-        "worker",
-        [PYTHON, "-m", "celery", "-A", "mes", "worker", "--loglevel", "INFO", "--concurrency", "2"],
-        role="worker",
-    )
-    procs.start(
-        "beat",
-        [
-            PYTHON,
-            "-m",
-            "celery",
-            "-A",
-            "mes",
+    if args.engine == "celery":
+        procs.start(
+            "worker",
+            [PYTHON, "-m", "celery", "-A", "mes", "worker", "--loglevel", "INFO", "--concurrency", "2"],
+            role="worker",
+        )
+        procs.start(
             "beat",
-            "--loglevel",
-            "INFO",
-            "--schedule",
-            str(workdir / "celerybeat-schedule"),
-        ],
-        role="beat",
-    )
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "mes",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(workdir / "celerybeat-schedule"),
+            ],
+            role="beat",
+        )
+    else:
+        # As mes/management/commands/up.py starts them on the embedded default (Q_WORKERS: 2 workers).
+        procs.start("worker", [PYTHON, "manage.py", "qcluster"], role="worker")
+        procs.start("beat", [PYTHON, "manage.py", "mes_beat"], role="beat")
     stats_files = []
     for n in range(1, args.pollers + 1):
         stats_file = workdir / f"poller-{n}.json"
@@ -300,6 +355,7 @@ def measure_window(run: Run, sim_url: str, base_url: str, token: str, stats_file
     failures = stats1["failures"] - stats0["failures"]
     cpu_ms = {name: (cpu1.get(name, 0) - cpu0.get(name, 0)) * 1000 / TICKS for name in cpu1}
     return {
+        "engine": args.engine,
         "count": args.count,
         "duration": window,
         "target_rate": args.count / args.cadence,
@@ -338,7 +394,8 @@ def publish(run: Run, results: dict) -> None:
     print()
     print(table)
     if not run.args.no_write:
-        DOC.write_text(document(table, results))
+        previous = DOC.read_text() if DOC.is_file() else ""
+        DOC.write_text(document(table, results, previous))
         log(f"written to {DOC.relative_to(ROOT)}")
 
 
@@ -369,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl-C and SIGTERM both end up in the finally block that stops everything.
     signal.signal(signal.SIGTERM, _interrupt)
     workdir = Path(tempfile.mkdtemp(prefix="labmes-bench-"))
-    database = Database(args.database_url)
+    database = new_database(args, workdir)
     env = bench_env(args, workdir, database)
     run = Run(args, workdir, env, database, Processes(workdir, env))
     completed = False

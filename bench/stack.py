@@ -84,8 +84,10 @@ class Processes:
     def stop_all(self, timeout: float = 15.0) -> None:
         alive = [p for p in self.procs if p.popen.poll() is None]
         for proc in alive:
+            # The main process only, as mes.supervisor does: gunicorn, Celery and django-q stop their
+            # own workers, and django-q hangs if its workers are signalled behind its back.
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
+                os.kill(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for proc in alive:
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -122,6 +124,8 @@ class Processes:
 
 
 class Database:
+    """A throw-away PostgreSQL database, created next to the one ``admin_url`` names."""
+
     def __init__(self, admin_url: str) -> None:
         self.admin_url = admin_url
         self.name = f"labmes_bench_{os.getpid()}"
@@ -143,6 +147,26 @@ class Database:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
         self.created = False
+
+
+class SqliteDatabase:
+    """The embedded default's database: a SQLite file in the benchmark's work directory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path.resolve()
+        self.name = str(self.path)
+
+    @property
+    def url(self) -> str:
+        return f"sqlite:///{self.path}"  # an absolute path: sqlite:////tmp/…
+
+    def create(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.drop()  # migrate creates the file
+
+    def drop(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
 
 
 def run_step(argv: list[str], env: dict[str, str], *, timeout: float, what: str) -> str:
