@@ -14,7 +14,7 @@ import time
 
 from django.conf import settings
 
-from machines.locks import MachineBusy, machine_io_lock
+from machines.locks import MachineBusy, machine_poll_lock
 from machines.registry import MachineRegistry, get_registry
 from machines.state import read_states
 from mes.instruments import POLL_DURATION, POLL_ERRORS
@@ -89,7 +89,7 @@ class MachineRuntime:
             return True  # removed, deactivated or misconfigured: nothing to talk to
         started = time.perf_counter()
         try:
-            with machine_io_lock(machine_id, wait=0):
+            with machine_poll_lock(machine_id):
                 result = self.registry.poll(machine)
         except MachineBusy:
             return True  # a worker is uploading or sending a command; poll again next cadence

@@ -3,7 +3,8 @@
 The state is kept as JSON (orjson; the same plain data the database copy holds). Every write is an
 atomic read-modify-write, so two processes adding errors at once lose neither: on Redis a GET and
 then a compare-and-set script that writes only if the stored bytes are still the ones read (retried
-on a conflict; two round trips per write), on other caches under a short per-machine lock taken with
+on a conflict; two round trips per write, one when a poll read the state with its I/O lock:
+``state_prefetched``), on other caches under a short per-machine lock taken with
 ``cache.add``. ``mutate`` may therefore run more than once for one write and must only change the
 dict it is given. A write that changes nothing is not sent.
 
@@ -20,8 +21,9 @@ served from the database, marked stale: current status and flags, telemetry up t
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -153,7 +155,7 @@ def _loads(blob: Any) -> dict | None:
     return raw if isinstance(raw, dict) else None
 
 
-def _redis_cache():
+def redis_cache_client():
     """django-redis's client when the cache is Redis (raw bytes, scripts); None for other caches."""
     client = getattr(cache, "client", None)
     if hasattr(client, "get_client") and hasattr(client, "make_key"):
@@ -162,6 +164,27 @@ def _redis_cache():
 
 
 _script = None  # redis-py Script (EVALSHA, loaded again by itself after a Redis restart)
+# A state blob read together with something else in one round trip (the poll's I/O lock), for this
+# thread's next write of that machine. Only a first guess: the compare-and-set rejects it if stale.
+_prefetched = threading.local()
+
+
+@contextmanager
+def state_prefetched(machine_id: Any, blob: bytes | None) -> Iterator[None]:
+    """Let ``update_state`` of ``machine_id`` in this block start from ``blob`` instead of a GET."""
+    _prefetched.entry = (str(machine_id), blob)
+    try:
+        yield
+    finally:
+        _prefetched.entry = None
+
+
+def _take_prefetched(machine_id: str) -> tuple[bool, bytes | None]:
+    entry = getattr(_prefetched, "entry", None)
+    if entry is None or entry[0] != machine_id:
+        return False, None
+    _prefetched.entry = None  # used once: a retry or a second write reads afresh
+    return True, entry[1]
 
 
 def _compare_and_set(redis, key: str, expected: bytes, new: bytes) -> bool:
@@ -172,7 +195,7 @@ def _compare_and_set(redis, key: str, expected: bytes, new: bytes) -> bool:
 
 
 def _read_blobs(keys: list[str]) -> list[Any]:
-    client = _redis_cache()
+    client = redis_cache_client()
     if client is not None:
         redis = client.get_client(write=False)
         return redis.mget([client.make_key(key) for key in keys])
@@ -285,7 +308,7 @@ def update_state(
     """
     machine_id = str(machine_id)
     key = STATE_KEY.format(machine_id)
-    client = _redis_cache()
+    client = redis_cache_client()
     if client is None:
         with machine_lock(machine_id):
             blob = cache.get(key)
@@ -295,8 +318,11 @@ def update_state(
     else:
         redis, full_key = client.get_client(write=True), client.make_key(key)
         deadline = monotonic() + LOCK_WAIT
+        known, blob = _take_prefetched(machine_id)
         while True:
-            blob = redis.get(full_key)
+            if not known:
+                blob = redis.get(full_key)
+            known = False
             change = _apply(machine_id, blob, mutate, default_status=default_status, seen=seen)
             if change.blob == blob or _compare_and_set(redis, full_key, blob or b"", change.blob):
                 break

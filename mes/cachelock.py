@@ -21,9 +21,14 @@ return 0
 _POLL_EVERY = 0.002
 
 
+def cache_lock_token() -> str:
+    """A new holder's token (what ``cache_lock_release`` compares)."""
+    return uuid.uuid4().hex
+
+
 def cache_lock_acquire(key: str, *, ttl: float, wait: float) -> str | None:
     """Take the lock, waiting up to ``wait`` seconds (0: try once); the token, or None when taken."""
-    token = uuid.uuid4().hex
+    token = cache_lock_token()
     deadline = time.monotonic() + wait
     while not cache.add(key, token, timeout=ttl):
         if time.monotonic() >= deadline:

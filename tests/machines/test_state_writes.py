@@ -8,10 +8,13 @@ the lock its caller holds).
 
 from __future__ import annotations
 
+import orjson
 import pytest
+import redis
 from django.conf import settings
 from django.core.cache import cache
 
+from machines.locks import MachineBusy, machine_io_lock_acquire, machine_poll_lock
 from machines.models import MachineConfig
 from machines.state import STATE_KEY, read_state, update_state
 
@@ -68,3 +71,63 @@ def test_a_state_stored_by_an_older_version_is_read_and_then_replaced(machine_id
 def test_keys_that_are_not_text_are_stored_as_text_as_in_the_database(machine_id):
     update_state(machine_id, lambda raw: raw.update(data={"slots": {1: "PLA"}}), default_status=500)
     assert read_state(machine_id).data == {"slots": {"1": "PLA"}}
+
+
+def test_a_polls_lock_is_exclusive_and_released(machine_id):
+    with machine_poll_lock(machine_id):
+        with pytest.raises(MachineBusy), machine_poll_lock(machine_id):
+            pass
+        with pytest.raises(MachineBusy):
+            machine_io_lock_acquire(machine_id, wait=0)  # a dispatch waits for the poll too
+    with machine_poll_lock(machine_id):  # released: free again
+        pass
+
+
+def test_a_poll_writes_its_state_without_reading_it_again(machine_id, monkeypatch):
+    if not settings.REDIS_URL:
+        pytest.skip("only Redis reads the state with the lock; checked on the Redis pass")
+    update_state(machine_id, lambda raw: raw.update(errors=["before"]), default_status=500)
+    sent = []  # one entry per round trip: a command, or a pipeline of several
+    real_command, real_pipeline = redis.Redis.execute_command, redis.client.Pipeline.execute
+    monkeypatch.setattr(
+        redis.Redis,
+        "execute_command",
+        lambda self, *args, **kw: sent.append(args[0]) or real_command(self, *args, **kw),
+    )
+    monkeypatch.setattr(
+        redis.client.Pipeline,
+        "execute",
+        lambda self, *args, **kw: (
+            sent.append([c[0][0] for c in self.command_stack]) or real_pipeline(self, *args, **kw)
+        ),
+    )
+    with machine_poll_lock(machine_id):
+        old, new = update_state(machine_id, lambda raw: raw["errors"].append("polled"), default_status=500)
+    # Lock and read together, the compare-and-set, the release: three round trips, no second read.
+    assert [step if isinstance(step, list) else step.upper() for step in sent] == [
+        ["SET", "GET"],
+        "EVALSHA",
+        "EVALSHA" if sent[-1].upper() == "EVALSHA" else "EVAL",
+    ]
+    assert old.errors == ["before"] and new.errors == ["before", "polled"]
+    sent.clear()
+    update_state(machine_id, lambda raw: raw["errors"].append("later"), default_status=500)
+    assert [step.upper() for step in sent] == ["GET", "EVALSHA"]  # outside a poll, a write reads first
+    assert read_state(machine_id).errors == ["before", "polled", "later"]
+
+
+def test_a_state_changed_after_the_polls_read_is_not_overwritten(machine_id):
+    if not settings.REDIS_URL:
+        pytest.skip("only Redis reads the state with the lock; checked on the Redis pass")
+    update_state(machine_id, lambda raw: raw.update(errors=["before"]), default_status=500)
+    with machine_poll_lock(machine_id):
+        # Another process (a worker recording an error) writes between the lock's read and the poll's
+        # write: its bytes land in Redis as its compare-and-set would leave them.
+        client = cache.client
+        key = client.make_key(STATE_KEY.format(machine_id))
+        theirs = orjson.loads(client.get_client().get(key))
+        theirs["errors"].append("theirs")
+        client.get_client().set(key, orjson.dumps(theirs))
+        old, _ = update_state(machine_id, lambda raw: raw["errors"].append("polled"), default_status=500)
+    assert old.errors == ["before", "theirs"]
+    assert read_state(machine_id).errors == ["before", "theirs", "polled"]
