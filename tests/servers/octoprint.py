@@ -1,7 +1,10 @@
 """A real OctoPrint (from PyPI) with its virtual printer, for the driver contract tests.
 
-OctoPrint is installed into its own virtualenv (it pins Flask, Tornado… differently from us), cached at
-``.cache/octoprint-venv`` in the repository so a second run reuses it. Every session gets a fresh
+OctoPrint is installed into its own virtualenv (it pins Flask, Tornado… differently from us), cached per
+user outside the checkout, at ``${XDG_CACHE_HOME:-~/.cache}/lab-mes/octoprint-<version>-py<X.Y>`` (or
+``MES_OCTOPRINT_VENV``), so a fresh clone reuses it the way pip reuses its wheel cache. It is built in a
+temporary directory beside it and renamed into place, so a killed run never leaves a half-built venv
+that a later run would take for a whole one. Every session gets a fresh
 basedir written from the template below, because OctoPrint rewrites its own ``config.yaml``.
 
 What the template sets and why:
@@ -34,12 +37,41 @@ import requests
 import yaml
 
 OCTOPRINT_VERSION = "1.11.8"
-REPO_ROOT = Path(__file__).resolve().parents[2]
-VENV_DIR = Path(os.environ.get("MES_OCTOPRINT_VENV", REPO_ROOT / ".cache" / "octoprint-venv"))
 USERNAME = "mes"
 PASSWORD = "mes-test-password"
 API_KEY = "MESTESTAPIKEY0123456789ABCDEF0000"
 START_TIMEOUT = 90.0
+
+
+def _python() -> str:
+    return shutil.which("python3.11") or shutil.which("python3") or sys.executable
+
+
+def _python_version(python: str) -> str:
+    if python == sys.executable:
+        return f"{sys.version_info.major}.{sys.version_info.minor}"
+    result = subprocess.run(
+        [python, "-c", "import sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}')"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def default_venv_dir(python: str | None = None) -> Path:
+    """The per-user cache: one virtualenv per OctoPrint version and Python version."""
+    cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    version = _python_version(python or _python())
+    return cache_home / "lab-mes" / f"octoprint-{OCTOPRINT_VERSION}-py{version}"
+
+
+def venv_dir() -> Path:
+    """Where OctoPrint's virtualenv lives: ``MES_OCTOPRINT_VENV`` when set, else the per-user cache."""
+    override = os.environ.get("MES_OCTOPRINT_VENV")
+    return Path(override) if override else default_venv_dir()
+
 
 DISABLED_PLUGINS = [
     "announcements",
@@ -77,23 +109,42 @@ class OctoPrintServer:
                 self.process.wait(timeout=5)
 
 
-def _octoprint_bin() -> Path:
-    return VENV_DIR / "bin" / "octoprint"
+def ensure_installed(target: Path | None = None) -> list[str]:
+    """Install OctoPrint into its own cached virtualenv (a no-op when the locked version is there) and
+    return the command that runs it.
+
+    The venv is built under a temporary sibling name and renamed into place only once complete. A
+    venv's scripts name the directory they were built in, so OctoPrint runs as ``python -m octoprint``
+    (the venv's interpreter finds its ``pyvenv.cfg`` and site-packages from where it is, renamed or
+    not). Two runs building at once each build their own; the first rename wins.
+    """
+    target = target or venv_dir()
+    command = [str(target / "bin" / "python"), "-m", "octoprint"]
+    stamp = target / f".installed-octoprint-{OCTOPRINT_VERSION}"
+    if stamp.exists():
+        return command
+    target.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
+    try:
+        _build(building)
+        (building / stamp.name).touch()
+        if target.exists() and not stamp.exists():  # from before atomic builds: not to be trusted
+            shutil.rmtree(target)
+        try:
+            building.rename(target)
+        except OSError:
+            if not stamp.exists():  # not another run's finished venv: a real failure
+                raise
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return command
 
 
-def ensure_installed() -> Path:
-    """Install OctoPrint into its own cached virtualenv; a no-op when the locked version is there."""
-    stamp = VENV_DIR / f".installed-octoprint-{OCTOPRINT_VERSION}"
-    if stamp.exists() and _octoprint_bin().exists():
-        return _octoprint_bin()
-    if VENV_DIR.exists():
-        shutil.rmtree(VENV_DIR)
-    VENV_DIR.parent.mkdir(parents=True, exist_ok=True)
-    python = shutil.which("python3.11") or shutil.which("python3") or sys.executable
+def _build(venv: Path) -> None:
     steps = [
-        [python, "-m", "venv", str(VENV_DIR)],
+        [_python(), "-m", "venv", str(venv)],
         [
-            str(VENV_DIR / "bin" / "python"),
+            str(venv / "bin" / "python"),
             "-m",
             "pip",
             "install",
@@ -105,11 +156,8 @@ def ensure_installed() -> Path:
     for step in steps:
         result = subprocess.run(step, capture_output=True, text=True, timeout=600)
         if result.returncode != 0:
-            shutil.rmtree(VENV_DIR, ignore_errors=True)
             tail = (result.stderr or result.stdout).strip().splitlines()[-5:]
             raise OctoPrintUnavailable(f"installing OctoPrint failed: {' | '.join(tail)}")
-    stamp.touch()
-    return _octoprint_bin()
 
 
 def free_port() -> int:
@@ -142,12 +190,12 @@ def _config(port: int) -> dict:
     }
 
 
-def _write_basedir(basedir: Path, port: int, octoprint: Path) -> None:
+def _write_basedir(basedir: Path, port: int, octoprint: list[str]) -> None:
     basedir.mkdir(parents=True, exist_ok=True)
     (basedir / "config.yaml").write_text(yaml.safe_dump(_config(port)))
     result = subprocess.run(
         [
-            str(octoprint),
+            *octoprint,
             "--basedir",
             str(basedir),
             "user",
@@ -204,7 +252,7 @@ def start_octoprint(workdir: Path | None = None) -> OctoPrintServer:
     port = free_port()
     _write_basedir(basedir, port, octoprint)
     log = basedir / "serve.log"
-    command = [str(octoprint), "--basedir", str(basedir), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command = [*octoprint, "--basedir", str(basedir), "serve", "--host", "127.0.0.1", "--port", str(port)]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--iknowwhatimdoing")
     with log.open("wb") as out:
