@@ -17,8 +17,12 @@ from plugins.api.serializers import RegistryErrorSerializer, SettingDefinitionSe
 
 def live_state_dict(config: MachineConfig, state: LiveState, registry: MachineRegistry) -> dict[str, Any]:
     """The live part of a machine as the API shows it: status with label/colour/class, errors, staleness."""
-    machine = registry.get_machine(config.pk)
-    type_cls = registry.get_machine_type(config.machine_type)
+    return _live(str(config.pk), config.machine_type, state, registry)
+
+
+def _live(machine_id: str, machine_type: str, state: LiveState, registry: MachineRegistry) -> dict[str, Any]:
+    machine = registry.get_machine(machine_id)
+    type_cls = registry.get_machine_type(machine_type)
     code = state.status
     if code is None and type_cls is not None:
         code = int(type_cls.default_machine_status)
@@ -77,6 +81,33 @@ class MachineSerializer(serializers.ModelSerializer):
     def get_live(self, config: MachineConfig) -> dict[str, Any]:
         states = self.context["states"]
         return live_state_dict(config, states[str(config.pk)], self.context["registry"])
+
+
+# The columns a list row needs: read as plain values, a 1000-machine page skips building 1000 models.
+LIST_FIELDS = ("id", "name", "machine_type", "driver", "active", "created_at", "updated_at")
+
+
+def machine_rows_data(
+    rows: list[dict[str, Any]], *, registry: MachineRegistry, states: dict[str, LiveState]
+) -> list[dict[str, Any]]:
+    """A list body from ``.values(*LIST_FIELDS)`` rows: the same output as ``MachineSerializer``."""
+    tz = timezone.get_current_timezone() if settings.USE_TZ else None
+    data = []
+    for row in rows:
+        machine_id = str(row["id"])
+        data.append(
+            {
+                "id": machine_id,
+                "name": row["name"],
+                "machine_type": row["machine_type"],
+                "driver": row["driver"],
+                "active": row["active"],
+                "created_at": iso_datetime(row["created_at"], tz),
+                "updated_at": iso_datetime(row["updated_at"], tz),
+                "live": _live(machine_id, row["machine_type"], states[machine_id], registry),
+            }
+        )
+    return data
 
 
 def machine_list_data(machines: list[MachineConfig], *, context: dict[str, Any]) -> list[dict[str, Any]]:

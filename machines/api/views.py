@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from machines import services
 from machines.api.filters import MachineFilter
 from machines.api.serializers import (
+    LIST_FIELDS,
     DriverListSerializer,
     MachineSerializer,
     MachineTypeSerializer,
@@ -20,9 +21,11 @@ from machines.api.serializers import (
     RegistryStatusSerializer,
     SettingValueSerializer,
     machine_list_data,
+    machine_rows_data,
 )
 from machines.registry import MachineRegistry, get_registry
 from machines.selectors import machine_list, machine_live_states
+from machines.state import read_states
 from mes.api.permissions import IsStaffOrReadOnly, TokenHasScope
 from mes.api.renderers import FastJSONRenderer
 from plugins.registry import get_plugin_registry
@@ -90,10 +93,11 @@ class MachineViewSet(viewsets.ModelViewSet):
 
     def list(self, request, *args, **kwargs):
         registry = get_registry()  # reload first if another process changed something
-        queryset = self.filter_queryset(self.get_queryset())
+        queryset = self.filter_queryset(self.get_queryset()).values(*LIST_FIELDS)
         page = self.paginate_queryset(queryset)
-        machines = list(page if page is not None else queryset)
-        data = machine_list_data(machines, context=self._context(machines, registry))
+        rows = list(page if page is not None else queryset)
+        states = read_states([row["id"] for row in rows])  # misses: one query for their stored state
+        data = machine_rows_data(rows, registry=registry, states=states)
         return self.get_paginated_response(data) if page is not None else Response(data)
 
     def retrieve(self, request, *args, **kwargs):

@@ -20,14 +20,20 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.test import APIClient, APIRequestFactory, force_authenticate
 
-from machines.api.serializers import MachineSerializer, live_state_dict, machine_list_data
+from machines.api.serializers import (
+    LIST_FIELDS,
+    MachineSerializer,
+    live_state_dict,
+    machine_list_data,
+    machine_rows_data,
+)
 from machines.api.views import MachineViewSet
 from machines.machine_types.printer_state import PrinterJobInfo, PrinterState, PrinterStatus, Temperature
 from machines.models import MachineConfig, MachineState
 from machines.registry import get_registry
 from machines.selectors import machine_list, machine_live_states
 from machines.services import machine_create
-from machines.state import LiveState, forget_state, update_state
+from machines.state import LiveState, forget_state, read_states, update_state
 
 pytestmark = pytest.mark.django_db
 
@@ -227,6 +233,10 @@ def test_hand_written_output_equals_drf_generic_output(registry, zone):
             expected = GenericMachineSerializer(machines, many=True, context=context).data
             # Rendered, so that key order and value types count too.
             assert render(machine_list_data(machines, context=context)) == render(expected)
+            # The list endpoint's path: plain rows, not models.
+            rows = list(machine_list(with_persisted_state=False).values(*LIST_FIELDS))
+            by_rows = machine_rows_data(rows, registry=registry, states=read_states([r["id"] for r in rows]))
+            assert render(by_rows) == render(expected)
             assert render(MachineSerializer(machines[0], context=context).data) == render(expected[0])
     assert len(expected) == 5
 
