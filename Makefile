@@ -60,7 +60,8 @@ test-fast: $(STAMP) browser
 test-sqlite: $(STAMP) browser
 	$(BIN)/pytest $(XDIST) $(ARGS)
 
-# DATABASE_URL equal to TEST_DATABASE_URL is what makes conftest.py keep the services variables.
+# DATABASE_URL equal to TEST_DATABASE_URL is what makes conftest.py keep the services variables. This pass
+# leaves out the slow tests and the directories in conftest.py's EMBEDDED_PASS_ONLY (browser tests).
 test-services: $(STAMP) browser
 	TEST_DATABASE_URL=$(TEST_DATABASE_URL) DATABASE_URL=$(TEST_DATABASE_URL) \
 		REDIS_URL=$(TEST_SERVICES_REDIS_URL) TASK_ENGINE=celery $(BIN)/pytest $(XDIST) -m "not slow" $(ARGS)

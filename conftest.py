@@ -86,6 +86,8 @@ pytest_plugins = ["tests.lease_fixtures", "tests.server_fixtures"]
 def pytest_report_header(config) -> list[str]:
     database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     lines = [f"Lab MES test environment: {database}, task engine {settings.TASK_ENGINE}"]
+    if services_pass():
+        lines.append(f"run by the embedded pass only: {', '.join(sorted(EMBEDDED_PASS_ONLY))}")
     if SCRUBBED_NAMES:
         lines.append(f"ignored from the environment: {', '.join(SCRUBBED_NAMES)}")
     return lines
@@ -112,6 +114,47 @@ HEAVY_FIRST = (
 )
 
 
+# Which pass runs what. The embedded pass (`make test-sqlite`: SQLite, database cache, django-q) runs
+# every test. The services pass (`make test-services`: PostgreSQL, Redis, Celery) runs every test not
+# marked `slow`, except the directories below: their tests cannot behave differently on another
+# database, cache or task engine, so a second run would repeat the first. Every test directory is
+# named in exactly one of the two (tests/test_environment.py fails on a new one until it is).
+EMBEDDED_PASS_ONLY = {
+    # Chromium against the pages; the views, fragments and JSON they read are tested on both passes
+    # in tests/pages (fleet_live, dashboard, job pages...).
+    "tests/browser": "drives the pages in Chromium; tests/pages covers what they read on both passes",
+}
+BOTH_PASSES = {
+    "tests",  # the files at the top (environment, layers, waiting)
+    "tests/contract",
+    "tests/drivers",
+    "tests/events",
+    "tests/federation",
+    "tests/foundation",
+    "tests/jobs",
+    "tests/machines",
+    "tests/maintenance",
+    "tests/materials",
+    "tests/metrics",
+    "tests/notifications",
+    "tests/opcua",
+    "tests/pages",
+    "tests/plugins",
+    "tests/policies",
+    "tests/runtime",
+    "tests/webhooks",
+}
+
+
+def services_pass() -> bool:
+    """PostgreSQL and Redis: what `make test-services` asks for."""
+    return _database_is_postgres() and bool(settings.REDIS_URL)
+
+
+def _embedded_pass_only(item: pytest.Item) -> bool:
+    return any(item.nodeid.startswith(f"{directory}/") for directory in EMBEDDED_PASS_ONLY)
+
+
 def heaviness(item: pytest.Item) -> tuple[int, int]:
     """Sort key, lightest last: a known-heavy test by its place in ``HEAVY_FIRST``, then the other
     ``slow`` tests (they start servers or processes), then the rest (in collection order: the sort
@@ -124,6 +167,11 @@ def heaviness(item: pytest.Item) -> tuple[int, int]:
 
 def pytest_collection_modifyitems(config, items):
     items.sort(key=heaviness)
+    if services_pass():
+        deselected = [item for item in items if _embedded_pass_only(item)]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = [item for item in items if not _embedded_pass_only(item)]
     on_postgres = _database_is_postgres()
     if on_postgres:
         db = settings.DATABASES["default"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 from conftest import scrub_environment
@@ -74,3 +75,24 @@ def test_an_exported_settings_module_with_production_variables_stops_the_run():
     assert result.returncode == 4
     assert "unset it (conftest.py sets it itself)" in result.stdout + result.stderr
     assert "passed" not in result.stdout
+
+
+def _test_directory(path: Path) -> str:
+    """The directory a pass is chosen for: ``tests/<name>`` for tests/, the top-level one elsewhere."""
+    parts = path.relative_to(ROOT).parts[:-1]
+    return "/".join(parts[:2]) if parts and parts[0] == "tests" else parts[0] if parts else "."
+
+
+def test_every_test_directory_is_given_its_passes():
+    """A new test directory runs on the services pass too, or is listed as embedded-only with a reason:
+    never dropped from it silently (conftest.py, EMBEDDED_PASS_ONLY and BOTH_PASSES)."""
+    import conftest
+
+    assert not conftest.EMBEDDED_PASS_ONLY.keys() & conftest.BOTH_PASSES
+    testpaths = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    directories = {
+        _test_directory(path) for top in testpaths["testpaths"] for path in (ROOT / top).rglob("test_*.py")
+    }
+    named = conftest.EMBEDDED_PASS_ONLY.keys() | conftest.BOTH_PASSES
+    assert directories - named == set(), "add them to BOTH_PASSES (or EMBEDDED_PASS_ONLY, with why)"
+    assert named - directories == set(), "no such test directories"
