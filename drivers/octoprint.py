@@ -2,18 +2,12 @@
 
 State comes from ``GET /api/job`` (state text, error, job, progress; answers in every state) and the
 temperatures from ``GET /api/printer`` (409 while the printer is not operational: then no temperatures).
-
-While the printer stays idle ("Operational" on both endpoints) the job answer cannot move but for a
-file selected on the printer's own screen, so a poll reads ``/api/printer`` alone and reuses the last
-``/api/job`` answer for up to ``IDLE_JOB_REUSE_SECONDS``: one request per poll of an idle printer,
-not two. Any other state, a 409, a command sent by this client or the age limit reads both again.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -60,8 +54,6 @@ STATE_MAP: dict[str, PrinterStatus] = {
     "Offline after error": PrinterStatus.ERROR,
 }
 TOOL_KEY = re.compile(r"^tool\d+$")
-IDLE = "Operational"
-IDLE_JOB_REUSE_SECONDS = 30.0
 DEFAULT_MAX_UPLOAD = 1024 * 1024 * 1024  # OctoPrint's server.uploads.maxSize default (1 GiB)
 
 
@@ -96,59 +88,27 @@ class OctoPrintClient(PrinterClient):
         url = webcam.get("snapshotUrl")
         return (url.strip() or None) if isinstance(url, str) else None
 
-    _idle_job: tuple[float, dict] | None = None  # (read at, /api/job answer) while idle
-
-    def _request(self, method: str, path: str, **kwargs):
-        if method != "GET":
-            self._idle_job = None  # a command may change what the job endpoint says
-        return super()._request(method, path, **kwargs)
-
     def get_state(self) -> PrinterState:
-        printer = self._printer()
-        job = self._reusable_idle_job(printer)
-        if job is None:
-            job = self._get_object("/api/job")
+        job = self._get_object("/api/job")
         raw = self._field(job, "state", path="/api/job")
         if not isinstance(raw, str):
             raise PrinterBadResponse(f"/api/job: state is not text: {raw!r}")
-        if raw != IDLE:
-            self._idle_job = None
-        elif self._idle_job is None:
-            self._idle_job = (time.monotonic(), job)
         status = map_status(STATE_MAP, raw, where=f"OctoPrint {self.base_url}")
         if raw.startswith("Error") and status is PrinterStatus.UNKNOWN:
             status = PrinterStatus.ERROR
         message = str(job.get("error") or "")
-        temperatures = self._temperatures(printer)
+        temperatures = self._temperatures()
         info = self._job_info(job)
         status = derive_heating(status, temperatures, info.progress if info else None)
         return PrinterState(
             status=status, temperatures=temperatures, job=info, raw_state=raw, message=message
         )
 
-    def _printer(self) -> dict | None:
-        """``GET /api/printer`` (state and temperatures); None while it answers 409 ("Printer is not
-        operational": no readings)."""
+    def _temperatures(self) -> dict[str, Temperature]:
         response = self._request("GET", "/api/printer", params={"exclude": "sd"}, ok=(200, 409))
-        if response.status_code == 409:
-            return None
-        return self._json_object(response, "/api/printer")
-
-    def _reusable_idle_job(self, printer: dict | None) -> dict | None:
-        """The last job answer, if it was idle, is recent and the printer still says it is idle."""
-        if self._idle_job is None or printer is None:
-            return None
-        read_at, job = self._idle_job
-        state = printer.get("state")
-        text = state.get("text") if isinstance(state, dict) else None
-        if text != IDLE or time.monotonic() - read_at > IDLE_JOB_REUSE_SECONDS:
-            self._idle_job = None
-            return None
-        return job
-
-    def _temperatures(self, data: dict | None) -> dict[str, Temperature]:
-        if data is None:
+        if response.status_code == 409:  # "Printer is not operational": no readings
             return {}
+        data = self._json_object(response, "/api/printer")
         readings = data.get("temperature") or {}
         if not isinstance(readings, dict):
             raise PrinterBadResponse("/api/printer: temperature is not an object")
