@@ -76,6 +76,14 @@ print(json.dumps({"token": api_token_create(user=staff, name="test", scopes=["*"
 """
 
 
+NO_OPENING_HOURS = """
+import json
+from policies.models import OpeningHours
+
+print(json.dumps({"deleted": OpeningHours.objects.all().delete()[0]}))
+"""
+
+
 class RuntimeLab(Lab):
     """A lab started with ``manage.py up``: every process in one session, stopped together."""
 
@@ -199,6 +207,10 @@ def test_a_forwarded_job_prints_at_lab_b_and_lab_a_sees_every_state(printing_lab
 
     # B's simulated printers are registered and polled.
     wait_for(lambda: len(lab_b.sim_printers()) == 2, timeout=20, what="the simulator", lab=lab_b)
+    # The simulator registered the printers, and with them make run's demo policies: weekday opening
+    # hours (08:00-18:00) with one of the two printers attended-only, which would make this test pass
+    # or fail by the time of day. Lab B keeps no opening hours here: open whenever it runs.
+    shell(lab_b, NO_OPENING_HOURS)
 
     forwarded = {}
     for job in (job_1, job_2):
