@@ -46,7 +46,6 @@ from machines.state import LiveState
 FORECAST_KEY = "jobs.forecast:latest"
 WATCH_KEY = "jobs.forecast:watch"
 DIRTY_KEY = "jobs.forecast:dirty"
-REFRESH_TASK = "jobs.tasks.forecast_refresh"
 FORECAST_TOLERANCE_SECONDS = 120.0  # a print's end may drift this far before the forecast is recomputed
 FORECAST_TICK_SECONDS = 5  # how often a dirty forecast is recomputed
 FORECAST_REFRESH_SECONDS = 60  # a clean one is recomputed this often: starts move on with time

@@ -83,13 +83,14 @@ def machine_poll_lock(machine_id: object, *, ttl: float = IO_LOCK_TTL) -> Iterat
         return
     key = IO_LOCK_KEY.format(machine_id)
     token = cache_lock_token()
+    redis = client.get_client(write=True)
     global _take_and_read
     if _take_and_read is None:
-        _take_and_read = client.get_client(write=True).register_script(_TAKE_AND_READ)
+        _take_and_read = redis.register_script(_TAKE_AND_READ)
     taken, blob = _take_and_read(
         keys=[client.make_key(key), client.make_key(STATE_KEY.format(machine_id))],
         args=[client.encode(token), int(ttl * 1000)],
-        client=client.get_client(write=True),
+        client=redis,
     )
     blob = blob or None  # '' stands for "no state stored"
     if not taken:
