@@ -7,7 +7,7 @@ from celery.signals import setup_logging
 from django.conf import settings
 
 from mes.config import exit_on_configuration_error
-from mes.engine import schedule
+from mes.engine import celery_install, schedule
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mes.settings")
 # Celery reads the settings lazily, deep inside the worker's start-up; read them now so that a
@@ -18,6 +18,7 @@ with exit_on_configuration_error():
 app = Celery("mes")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+celery_install(app)
 
 
 @app.on_after_finalize.connect
