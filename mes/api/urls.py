@@ -1,10 +1,10 @@
 from csp.constants import SELF, UNSAFE_INLINE
 from csp.decorators import csp_update
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
-from mes.api.views import ApiTokenViewSet, HealthView, MeView
+from mes.api.views import ApiTokenViewSet, HealthView, MeView, SchemaView
 
 DOCS_CSP = csp_update({"style-src": [UNSAFE_INLINE], "worker-src": [SELF, "blob:"]})
 
@@ -14,7 +14,7 @@ router.register("tokens", ApiTokenViewSet, basename="api-token")
 urlpatterns = [
     path("me/", MeView.as_view(), name="me"),
     path("health/", HealthView.as_view(), name="health"),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("schema/", SchemaView.as_view(), name="schema"),
     # The split view serves its start-up script as a file: the pages need no inline script (CSP).
     # Both bundles set styles at run time (ReDoc through injected <style> elements and a blob:
     # worker), so these two views, and only these, allow inline styles; scripts stay our own files.

@@ -75,3 +75,54 @@ def test_swagger_start_script_points_at_our_schema(served_client):
     assert script.status_code == 200
     assert script["Content-Type"].startswith("application/javascript")
     assert b"/api/schema/" in script.content
+
+
+@pytest.fixture
+def schema_builds(monkeypatch):
+    """How often the OpenAPI schema is built, from an empty per-process store."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    from mes.api.views import SchemaView
+
+    monkeypatch.setattr(SchemaView, "_kept", type(SchemaView._kept)())
+    builds = []
+    original = SchemaGenerator.get_schema
+
+    def counted(self, *args, **kwargs):
+        builds.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SchemaGenerator, "get_schema", counted)
+    return builds
+
+
+@pytest.mark.django_db
+def test_the_schema_is_built_once_and_served_the_same_to_every_caller(schema_builds, admin_user):
+    anonymous, staff = Client(), Client()
+    staff.force_login(admin_user)
+    first = anonymous.get("/api/schema/")
+    again = staff.get("/api/schema/")
+    assert first.status_code == again.status_code == 200
+    assert first["Content-Type"] == again["Content-Type"] == "application/vnd.oai.openapi; charset=utf-8"
+    assert first.content == again.content and b"/api/machines/" in first.content
+    assert again["Content-Disposition"] == 'inline; filename="Lab MES API.yaml"'
+    assert "Accept" in again["Vary"]
+    assert len(schema_builds) == 1
+
+    as_json = anonymous.get("/api/schema/?format=json")
+    assert as_json["Content-Type"] == "application/vnd.oai.openapi+json"
+    assert "/api/machines/" in as_json.json()["paths"]
+    assert anonymous.get("/api/schema/?format=json").content == as_json.content
+    assert len(schema_builds) == 2  # one per format
+
+
+@pytest.mark.django_db
+def test_odd_query_strings_cannot_grow_the_kept_schemas_without_bound(schema_builds, monkeypatch):
+    from mes.api.views import SchemaView
+
+    monkeypatch.setattr(SchemaView, "MAX_KEPT", 2)
+    client = Client()
+    for number in range(4):
+        assert client.get(f"/api/schema/?format=json&version=v{number}").status_code == 200
+    assert len(schema_builds) == 4
+    assert len(SchemaView._kept) == 2
