@@ -79,6 +79,10 @@ if not _READ_EARLY:
     django.setup()
     # Not left for child processes: a `pytest` started by a test must scrub its own environment too.
     del os.environ["DJANGO_SETTINGS_MODULE"]
+# Django's advice for test runs: a fast password hasher. PBKDF2 costs ~0.3 s of CPU per password set or
+# checked, and hundreds of tests create users with one (pytest-django's admin_user among them).
+# Processes that tests start (the fault tests' installations, `manage.py` commands) keep the real one.
+settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 pytest_plugins = ["tests.lease_fixtures", "tests.server_fixtures"]
 
