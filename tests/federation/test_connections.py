@@ -248,6 +248,7 @@ def test_bootstrap_creates_the_identity_and_first_key_before_processes_start(set
     from federation.models import LocalKey
 
     settings.FEDERATION_KEY_DIR = tmp_path / "keys"
+    settings.VAR_DIR, settings.STATIC_ROOT = tmp_path, tmp_path / "static"  # the admin password, static files
     assert not LocalKey.objects.exists()
     call_command("bootstrap", stdout=StringIO())
     [key] = LocalKey.objects.all()

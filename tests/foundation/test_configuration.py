@@ -169,6 +169,7 @@ def test_bootstrap_prints_the_admin_login_once_then_who_to_log_in_as(settings, t
     from django.core.management import call_command
 
     settings.VAR_DIR = tmp_path  # never the developer's var/admin-password
+    settings.STATIC_ROOT = tmp_path / "static"  # collected here, not into this run's shared STATIC_ROOT
     first = StringIO()
     call_command("bootstrap", stdout=first)
     password = first.getvalue().split("password: ")[1].split()[0]
@@ -188,8 +189,10 @@ def test_the_admin_password_is_kept_in_a_file_only_the_owner_can_read_and_can_be
     from django.core.management import call_command
 
     settings.VAR_DIR = tmp_path
+    settings.STATIC_ROOT = tmp_path / "static"
     first = StringIO()
     call_command("bootstrap", stdout=first)
+    assert (tmp_path / "static" / "admin").is_dir()  # collectstatic ran, into this test's var
     kept = tmp_path / "admin-password"
     assert f"also kept in {kept}" in first.getvalue()
     assert kept.stat().st_mode & 0o777 == 0o600
