@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.migrated import migrated_sqlite
 from tests.services import require_redis
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,9 +52,7 @@ def shared_env(tmp_path_factory):
         LOG_LEVEL="WARNING",
         PYTHONPATH=str(ROOT),
     )
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=120
-    )
+    migrated_sqlite(var)
     yield env
     forget_registry_keys(url)
 

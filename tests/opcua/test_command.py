@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from asyncua import Client, ua
 
+from tests.migrated import migrated_sqlite
 from tests.opcua.conftest import NS, free_port, listening
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +32,7 @@ def test_command_serves_and_stops_cleanly_on_sigterm(tmp_path):
         PYTHONUNBUFFERED="1",
     )
     manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True, cwd=ROOT, timeout=120)
+    migrated_sqlite(tmp_path)
     log = (tmp_path / "bridge.log").open("w+")  # a file, not a pipe nobody reads while we wait
     process = subprocess.Popen(
         [*manage, "opcua_bridge"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT

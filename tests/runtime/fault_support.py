@@ -19,10 +19,10 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import requests
 
+from tests.migrated import migrated_postgres, migrated_sqlite
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,19 +70,10 @@ def gcode(*, seconds: int, pad_bytes: int = 0) -> bytes:
 
 @contextlib.contextmanager
 def fresh_postgres(server_url: str):
-    """A new, empty database on the server of ``server_url``; dropped afterwards (even if in use)."""
-    import psycopg
-
-    parsed = urlparse(server_url)
-    name = f"fault_{uuid.uuid4().hex[:12]}"
-    admin = f"{parsed.scheme}://{parsed.netloc}/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgres://{parsed.netloc}/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """A new database on the server of ``server_url``, already migrated (tests/migrated.py); dropped
+    afterwards (even if in use)."""
+    with migrated_postgres(server_url) as url:
+        yield url
 
 
 # --- the installation ---------------------------------------------------------------------------
@@ -205,8 +196,12 @@ class Stack:
         return self.manage("shell", "--no-imports", "-c", code)
 
     def setup(self) -> None:
-        """Migrate and create a staff user with an all-scopes API token (``self.token``)."""
-        self.manage("migrate", "--verbosity", "0")
+        """A migrated database and a staff user with an all-scopes API token (``self.token``).
+
+        A PostgreSQL database comes migrated from ``fresh_postgres``; SQLite is a copy of a migrated file.
+        """
+        if not self.database_url:
+            migrated_sqlite(self.var_dir)
         self.token = self.shell(
             "from django.contrib.auth import get_user_model\n"
             "from mes.services import api_token_create\n"

@@ -14,6 +14,7 @@ from django_q.models import OrmQ
 
 from mes.celery import app as celery_app
 from mes.engine import Schedule, enqueue, schedule
+from tests.migrated import migrated_sqlite
 from tests.services import private_redis
 from tests.waiting import wait_until
 
@@ -116,7 +117,7 @@ def _isolated_env(tmp_path: Path, **extra: str) -> dict:
 @pytest.mark.slow
 def test_embedded_engine_runs_a_task_in_a_real_cluster(tmp_path):
     env = _isolated_env(tmp_path)
-    _manage(env, "migrate", "--verbosity", "0")
+    migrated_sqlite(tmp_path / "var")
     _manage(env, "shell", "--no-imports", "-c", SEED)
     remaining = _run_engine_until_done(env, [sys.executable, "manage.py", "qcluster"])
     assert remaining == ["machine:live"]
@@ -126,7 +127,7 @@ def test_embedded_engine_runs_a_task_in_a_real_cluster(tmp_path):
 def test_celery_engine_runs_the_same_task_in_a_real_worker(tmp_path):
     with private_redis() as redis_url:
         env = _isolated_env(tmp_path, REDIS_URL=redis_url, TASK_ENGINE="celery")
-        _manage(env, "migrate", "--verbosity", "0")
+        migrated_sqlite(tmp_path / "var")
         _manage(env, "shell", "--no-imports", "-c", SEED)
         argv = [
             sys.executable,
