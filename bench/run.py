@@ -98,6 +98,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="poll_machines --lease-ttl (default 10, the product's default)",
     )
     parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument(
+        "--worker-concurrency", type=int, default=2, help="celery: worker pool processes (default 2)"
+    )
     parser.add_argument("--cadence", type=float, default=2.0, help="the machines' poll cadence (default 2 s)")
     parser.add_argument("--jobs", type=int, default=50, help="jobs in the dispatch batch (0: skip)")
     parser.add_argument("--list-every", type=float, default=1.0, help="seconds between machine-list samples")
@@ -242,7 +245,18 @@ def start_lab_mes(run: Run) -> tuple[str, list[Path]]:
     if args.engine == "celery":
         procs.start(
             "worker",
-            [PYTHON, "-m", "celery", "-A", "mes", "worker", "--loglevel", "INFO", "--concurrency", "2"],
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "mes",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                str(args.worker_concurrency),
+            ],
             role="worker",
         )
         procs.start(
