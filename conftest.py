@@ -110,23 +110,6 @@ def _database_is_postgres() -> bool:
     return settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 
-# Known-heavy tests (each over about a minute of a worker in `make test`), heaviest first: handed out
-# before everything else so that the end of a pass is not one worker running a long test alone.
-# A node-id prefix each: a module, or a module and test name. Update from the "slowest durations" that
-# every run prints.
-HEAVY_FIRST = (
-    "tests/contract/test_schemathesis.py",
-    "tests/runtime/test_material_faults.py",
-    "tests/runtime/test_faults.py",
-    "tests/opcua/test_bridge_client_mode.py",
-    "tests/federation/test_two_labs.py",
-    "tests/jobs/test_upload_streaming.py",
-    "tests/runtime/",
-    "tests/federation/test_two_labs_printing.py",
-    "tests/policies/test_eta_accuracy.py",
-)
-
-
 # Which pass runs what. The embedded pass (`make test-sqlite`: SQLite, database cache, django-q) runs
 # every test. The services pass (`make test-services`: PostgreSQL, Redis, Celery) runs every test not
 # marked `slow`, except the directories below: their tests cannot behave differently on another
@@ -168,18 +151,7 @@ def _embedded_pass_only(item: pytest.Item) -> bool:
     return any(item.nodeid.startswith(f"{directory}/") for directory in EMBEDDED_PASS_ONLY)
 
 
-def heaviness(item: pytest.Item) -> tuple[int, int]:
-    """Sort key, lightest last: a known-heavy test by its place in ``HEAVY_FIRST``, then the other
-    ``slow`` tests (they start servers or processes), then the rest (in collection order: the sort
-    is stable)."""
-    for rank, prefix in enumerate(HEAVY_FIRST):
-        if item.nodeid.startswith(prefix):
-            return (0, rank)
-    return (1, 0) if item.get_closest_marker("slow") else (2, 0)
-
-
 def pytest_collection_modifyitems(config, items):
-    items.sort(key=heaviness)
     if services_pass():
         deselected = [item for item in items if _embedded_pass_only(item)]
         if deselected:
@@ -234,14 +206,6 @@ def pytest_xdist_make_scheduler(config, log):
     class Scheduling(LoadGroupScheduling):
         def _split_scope(self, nodeid: str) -> str:
             return xdist_group(nodeid) or nodeid
-
-        def _reschedule(self, node) -> None:
-            # A worker is sent one test ahead of the one it runs (it needs the next to start one),
-            # not xdist's two: a heavy test queued behind another heavy one on a busy worker is a
-            # heavy test another worker could have run.
-            if not node.shutting_down and self.workqueue and self._pending_of(self.assigned_work[node]) > 1:
-                return
-            super()._reschedule(node)
 
     return Scheduling(config, log)
 

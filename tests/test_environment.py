@@ -96,11 +96,3 @@ def test_every_test_directory_is_given_its_passes():
     named = conftest.EMBEDDED_PASS_ONLY.keys() | conftest.BOTH_PASSES
     assert directories - named == set(), "add them to BOTH_PASSES (or EMBEDDED_PASS_ONLY, with why)"
     assert named - directories == set(), "no such test directories"
-
-
-def test_the_heavy_tests_handed_out_first_still_exist():
-    """A renamed or deleted module in HEAVY_FIRST would silently fall back to collection order."""
-    import conftest
-
-    missing = [prefix for prefix in conftest.HEAVY_FIRST if not (ROOT / prefix.split("::")[0]).exists()]
-    assert missing == []
