@@ -37,14 +37,26 @@ def fleet(n: int, cadence: float = 0.2) -> dict[str, float]:
     return {f"m{i:03d}": cadence for i in range(n)}
 
 
-def run_for(poller: FleetPoller, seconds: float) -> threading.Thread:
-    thread = threading.Thread(target=poller.run)
-    thread.start()
-    time.sleep(seconds)
-    return thread
+@pytest.fixture
+def run_for():
+    """Runs a poller in a thread for a while; every poller it started is stopped at teardown, also
+    after a failed assertion: one left running renews leases under every later test of the worker."""
+    started: list[tuple[FleetPoller, threading.Thread]] = []
+
+    def run(poller: FleetPoller, seconds: float) -> threading.Thread:
+        thread = threading.Thread(target=poller.run, daemon=True)
+        thread.start()
+        started.append((poller, thread))
+        time.sleep(seconds)
+        return thread
+
+    yield run
+    for poller, thread in started:
+        poller.stop()
+        thread.join(10)
 
 
-def test_single_poller_owns_all_and_polls_at_cadence(lease_store):
+def test_single_poller_owns_all_and_polls_at_cadence(lease_store, run_for):
     recorder = Recorder()
     acquired: list[str] = []
     poller = FleetPoller(
@@ -67,7 +79,7 @@ def test_single_poller_owns_all_and_polls_at_cadence(lease_store):
     assert lease_store.holders([f"machine:{m}" for m in fleet(5)]) == {}  # handed back on shutdown
 
 
-def test_two_pollers_share_the_fleet_and_one_takes_over_when_the_other_dies(lease_store):
+def test_two_pollers_share_the_fleet_and_one_takes_over_when_the_other_dies(lease_store, run_for):
     machines = fleet(10, cadence=0.2)
     rec_a, rec_b = Recorder(), Recorder()
     config = PollerConfig(lease_ttl=1.0, threads=4)
@@ -95,7 +107,7 @@ def test_two_pollers_share_the_fleet_and_one_takes_over_when_the_other_dies(leas
     ta.join(5)
 
 
-def test_dead_machines_back_off_and_never_starve_live_ones(lease_store):
+def test_dead_machines_back_off_and_never_starve_live_ones(lease_store, run_for):
     machines = fleet(20, cadence=0.2)
     dead = {f"m{i:03d}" for i in range(10)}  # half the room is powered off and times out
     recorder = Recorder(dead=dead, dead_delay=0.5)
@@ -160,7 +172,7 @@ def test_backoff_doubles_to_a_ceiling_and_resets_on_success():
     poller.shutdown()
 
 
-def test_slow_machine_setup_never_lets_the_leases_lapse(lease_store):
+def test_slow_machine_setup_never_lets_the_leases_lapse(lease_store, run_for):
     """Setting up a large fleet takes longer than a lease; the leases are renewed meanwhile and the
     first machines are polled before the last ones are set up."""
     machines = fleet(200, cadence=0.2)
