@@ -23,17 +23,16 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
-# What must not leak from the test run into the `migrate` that builds a template.
-SERVICE_VARS = {"DATABASE_URL", "REDIS_URL", "TASK_ENGINE", "CELERY_BROKER_URL", "MEDIA_ROOT", "SECRET_KEY"}
+# What must not leak from the test run into an installation a test starts (or a template's `migrate`).
+SERVICE_VARS = {"DATABASE_URL", "REDIS_URL", "TASK_ENGINE", "CELERY_BROKER_URL", "MEDIA_ROOT"}
 
 _sqlite_template: Path | None = None
 _postgres_templates: dict[str, str] = {}  # server URL -> template database name
 
 
-def _migrate(**env: str) -> None:
-    scratch = tempfile.mkdtemp(prefix="mes-migrate-")
+def _migrate(var_dir: Path, **env: str) -> None:
     environ = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
-    environ.update({"MES_VAR_DIR": scratch, "MES_ENV_FILE": "/dev/null", **env})
+    environ.update(MES_VAR_DIR=str(var_dir), MES_ENV_FILE="/dev/null", **env)
     result = subprocess.run(
         [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
         cwd=ROOT,
@@ -50,7 +49,7 @@ def migrated_sqlite(var_dir: Path) -> Path:
     global _sqlite_template
     if _sqlite_template is None:
         template_dir = Path(tempfile.mkdtemp(prefix="mes-migrated-sqlite-"))
-        _migrate(MES_VAR_DIR=str(template_dir))
+        _migrate(template_dir)
         _sqlite_template = template_dir / "db.sqlite3"
     var_dir.mkdir(parents=True, exist_ok=True)
     target = var_dir / "db.sqlite3"
@@ -76,7 +75,8 @@ def _postgres_template(server_url: str) -> str:
         with psycopg.connect(_admin_url(server_url), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         atexit.register(_drop, server_url, name)
-        _migrate(DATABASE_URL=f"postgres://{urlparse(server_url).netloc}/{name}")
+        scratch = Path(tempfile.mkdtemp(prefix="mes-migrated-postgres-"))  # its secret key, nothing else
+        _migrate(scratch, DATABASE_URL=f"postgres://{urlparse(server_url).netloc}/{name}")
         _postgres_templates[server_url] = name
     return name
 

@@ -22,12 +22,11 @@ from typing import Any
 
 import requests
 
-from tests.migrated import migrated_postgres, migrated_sqlite
+from tests.migrated import SERVICE_VARS, migrated_postgres, migrated_sqlite
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
-SERVICE_VARS = {"DATABASE_URL", "REDIS_URL", "TASK_ENGINE", "CELERY_BROKER_URL", "MEDIA_ROOT"}
 
 
 def free_port() -> int:
@@ -68,12 +67,8 @@ def gcode(*, seconds: int, pad_bytes: int = 0) -> bytes:
 # --- PostgreSQL databases per test ------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def fresh_postgres(server_url: str):
-    """A new database on the server of ``server_url``, already migrated (tests/migrated.py); dropped
-    afterwards (even if in use)."""
-    with migrated_postgres(server_url) as url:
-        yield url
+# A new database for one installation, already migrated; dropped afterwards (even if in use).
+fresh_postgres = migrated_postgres
 
 
 # --- the installation ---------------------------------------------------------------------------
