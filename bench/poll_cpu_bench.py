@@ -193,7 +193,11 @@ def run_poller(args: argparse.Namespace, runtime) -> None:
     stats = runtime.poller.stats
     polls0, late0, failed0 = stats.polls, stats.late, stats.failures
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    time.sleep(args.seconds)
+    lanes = []  # threads the rounds needed, sampled
+    while time.perf_counter() - wall0 < args.seconds:
+        time.sleep(0.25)
+        lanes.append(stats.lanes)
+    lanes.sort()
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     polls, late, failed = stats.polls - polls0, stats.late - late0, stats.failures - failed0
     runtime.stop()
@@ -201,7 +205,8 @@ def run_poller(args: argparse.Namespace, runtime) -> None:
     print(
         f"RESULT poller {count} printers, {args.threads} threads: {polls / wall:.1f} polls/s "
         f"(target {count / 2:.0f}), CPU per poll {cpu * 1000 / max(polls, 1):.3f} ms, "
-        f"{cpu / wall:.2f} cores, late {100 * late / max(polls, 1):.1f} %, {failed} failed"
+        f"{cpu / wall:.2f} cores, late {100 * late / max(polls, 1):.1f} %, {failed} failed; "
+        f"lanes min {lanes[0]}, median {lanes[len(lanes) // 2]}, max {lanes[-1]}"
     )
 
 

@@ -276,3 +276,58 @@ def test_a_probe_that_says_back_while_polls_fail_stops_until_the_backoff_ends(le
     finally:
         poller.stop()
         thread.join(10)
+
+
+class ThreadRecorder(Recorder):
+    """Also notes which thread ran each poll; every poll takes ``seconds`` (a printer's answer time)."""
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.threads: set[str] = set()
+
+    def __call__(self, machine_id: str) -> bool:
+        self.threads.add(threading.current_thread().name)
+        if self.seconds:
+            time.sleep(self.seconds)
+        return super().__call__(machine_id)
+
+
+def test_printers_that_answer_at_once_are_polled_back_to_back_by_one_thread(lease_store, run_for):
+    """Every extra thread waiting for the GIL costs CPU: fast printers need no more than one."""
+    machines = fleet(40, cadence=0.4)
+    recorder = ThreadRecorder()
+    poller = FleetPoller(
+        owner=new_owner_id("p"),
+        store=lease_store,
+        list_machines=lambda: machines,
+        poll=recorder,
+        config=PollerConfig(lease_ttl=5, threads=16),
+    )
+    run_for(poller, 2.0)
+    poller.stop()
+    assert all(len(recorder.polls.get(m, [])) >= 3 for m in machines), recorder.polls
+    assert poller.stats.lanes == 1
+    assert len(recorder.threads) == 1, recorder.threads
+
+
+def test_slow_printers_get_more_threads_until_every_machine_keeps_its_cadence(lease_store, run_for):
+    """40 printers that take 30 ms each at a 0.4 s cadence are 3 s of waiting per second: one thread
+    cannot keep up, so the rounds take more threads (up to ``threads``) and no machine falls behind."""
+    machines = fleet(40, cadence=0.4)
+    recorder = ThreadRecorder(seconds=0.03)
+    poller = FleetPoller(
+        owner=new_owner_id("p"),
+        store=lease_store,
+        list_machines=lambda: machines,
+        poll=recorder,
+        config=PollerConfig(lease_ttl=5, threads=16),
+    )
+    run_for(poller, 1.5)  # the lanes grow
+    counts_before = {m: len(recorder.polls.get(m, [])) for m in machines}
+    time.sleep(2.0)  # then every machine is polled at about its cadence: ~5 polls in 2 s
+    counts = {m: len(recorder.polls.get(m, [])) - counts_before[m] for m in machines}
+    poller.stop()
+    assert min(counts.values()) >= 3, counts
+    assert poller.stats.lanes >= 3
+    assert len(recorder.threads) >= 3, recorder.threads
