@@ -5,21 +5,24 @@ Every call either returns normalized data (``machines.machine_types.printer_stat
 the typed ``PrinterError`` subclasses, so callers never see a ``requests`` or ``urllib3`` exception.
 
 Polls are the hot path (at 1000 printers and a 2 s cadence, 500-1000 requests a second), so a
-client sends plain ``http://`` requests straight through one urllib3 connection pool: ``requests``
-spends about as much CPU again merging session settings, cookies and hooks per request. Everything
-else goes through the ``requests`` session, as before: uploads (streamed bodies), HTTP digest login
-(PrusaLink), printers behind a proxy (the proxy variables are read once, when the client is made),
-``https://`` printers (certificate options) and redirects.
+client sends plain ``http://`` requests straight through one keep-alive connection
+(``drivers.keepalive``): ``requests`` spends about as much CPU again merging session settings,
+cookies and hooks per request, and urllib3's pool another 60 %. Everything else goes through the
+``requests`` session: uploads (streamed bodies), HTTP digest login (PrusaLink), printers behind a
+proxy (the proxy variables are read once, when the client is made), ``https://`` printers
+(certificate options) and redirects.
 """
 
 from __future__ import annotations
 
 import abc
 import hashlib
+import http.client
 import io
 import json
 import logging
 import os
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
@@ -27,11 +30,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import orjson
 import requests
-import urllib3
-from urllib3.exceptions import HTTPError as Urllib3Error
-from urllib3.exceptions import NewConnectionError, ProtocolError
-from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
+from drivers.keepalive import ConnectPhaseError, KeepAliveConnection
 from machines.machine_types.printer_controls import Control, ControlNotSupported, Jog
 from machines.machine_types.printer_state import (
     PrinterBadResponse,
@@ -160,7 +160,7 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 class Answer:
     """What the clients read of an HTTP answer, the same names as ``requests.Response`` offers
-    (``status_code``, ``content``, ``text``, ``json()``, ``headers``), for the urllib3 fast path."""
+    (``status_code``, ``content``, ``text``, ``json()``, ``headers``), for the keep-alive fast path."""
 
     __slots__ = ("content", "headers", "status_code")
 
@@ -222,13 +222,19 @@ class PrinterClient(abc.ABC):
         if verify_tls is True and bundle:
             self.session.verify = bundle
         self._configure_auth()
-        self._pool: urllib3.HTTPConnectionPool | None = None
+        self._pool: KeepAliveConnection | None = None
         self._pool_headers: dict[str, str] = {}
-        self._base_path = urlsplit(self.base_url).path
+        parts = urlsplit(self.base_url)
+        self._base_path = parts.path
         if self._direct_http():
-            # One keep-alive connection: a client is used by one thread at a time.
-            self._pool = urllib3.connection_from_url(self.base_url, maxsize=1, retries=False)
-            self._pool_headers = dict(self.session.headers)
+            # One keep-alive connection: a client is used by one thread at a time. No compressed
+            # answers are asked for (small JSON on the lab's network; a Pi would rather not compress).
+            self._pool = KeepAliveConnection(parts.hostname or "", parts.port or 80)
+            self._pool_headers = {
+                name: value
+                for name, value in self.session.headers.items()
+                if name.lower() not in {"accept-encoding", "connection"}
+            }
 
     def _direct_http(self) -> bool:
         """May requests skip ``requests``? Plain http, no proxy for this URL, no login handshake."""
@@ -296,7 +302,7 @@ class PrinterClient(abc.ABC):
         json: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> Answer | None:
-        """The request through the urllib3 pool; None for a redirect (sent again through ``requests``)."""
+        """The request on the keep-alive connection; None for a redirect (sent again through ``requests``)."""
         url = f"{self._base_path}{path}"
         if params:
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(params, doseq=True)}"
@@ -306,27 +312,31 @@ class PrinterClient(abc.ABC):
             body = orjson.dumps(json)
             send_headers["Content-Type"] = "application/json"
         try:
-            response = self._pool.urlopen(
+            status, content, answer_headers = self._pool.request(
                 method,
                 url,
-                body=body,
                 headers=send_headers,
-                timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
-                redirect=False,
-                retries=False,
+                body=body,
+                connect_timeout=timeout[0],
+                read_timeout=timeout[1],
             )
-        except NewConnectionError as exc:  # before the timeouts: urllib3 makes it one of them
+        except ConnectPhaseError as exc:
+            if exc.timed_out:
+                raise PrinterUnreachable(
+                    f"{method} {path}: cannot connect within {timeout[0]:g}s ({exc.cause})"
+                ) from exc
+            raise PrinterUnreachable(f"{method} {path}: cannot connect ({exc.cause})") from exc
+        except TimeoutError as exc:
+            raise PrinterUnreachable(f"{method} {path}: no answer within {timeout[1]:g}s") from exc
+        except OSError as exc:  # reset or closed during the exchange (a fresh connection, too)
             raise PrinterUnreachable(f"{method} {path}: cannot connect ({exc})") from exc
-        except Urllib3Timeout as exc:
-            raise PrinterUnreachable(f"{method} {path}: no answer within {timeout[1]:g}s ({exc})") from exc
-        except (ProtocolError, OSError) as exc:
-            raise PrinterUnreachable(f"{method} {path}: cannot connect ({exc})") from exc
-        except Urllib3Error as exc:
-            raise PrinterBadResponse(f"{method} {path}: {exc}") from exc
-        if response.status in REDIRECTS:
+        except (http.client.HTTPException, zlib.error) as exc:
+            raise PrinterBadResponse(f"{method} {path}: unreadable answer ({exc!r})") from exc
+        if status in REDIRECTS:
+            self._pool.close()
             self._pool = None  # a printer that redirects is left to requests, which follows
             return None
-        return Answer(response.status, response.data, response.headers)
+        return Answer(status, content, answer_headers)
 
     def _error_for(self, response: requests.Response | Answer, method: str, path: str) -> PrinterError:
         code = response.status_code

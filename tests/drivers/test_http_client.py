@@ -1,12 +1,13 @@
 """The printer clients' HTTP: one keep-alive connection per printer, and proxies and redirects as before.
 
-Plain ``http://`` printers are reached through a urllib3 pool (the poll's hot path); printers behind a
-proxy, redirects and uploads go through ``requests``. A small HTTP server stands in for the printer
+Plain ``http://`` printers are reached through one keep-alive connection (``drivers.keepalive``, the
+poll's hot path); printers behind a proxy, redirects and uploads go through ``requests``. A small HTTP server stands in for the printer
 (and for the lab's proxy): it answers OctoPrint's two poll endpoints and records what it was sent.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from drivers.octoprint import OctoPrintClient
-from machines.machine_types.printer_state import PrinterStatus
+from machines.machine_types.printer_state import PrinterStatus, PrinterUnreachable
 
 JOB = {"state": "Printing", "job": {"file": {"name": "cube.gcode"}}, "progress": {"completion": 42.0}}
 PRINTER = '{"temperature": {"tool0": {"actual": NaN, "target": 210.0}, "bed": {"actual": 60, "target": 60}}}'
@@ -27,6 +28,8 @@ class Printer(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
         self.requests: list[tuple[str, str, str, tuple[str, int]]] = []  # method, target, api key, peer
+        self.close_after_answer = False  # as a printer that closes idle keep-alive connections
+        self.gzip_answers = False  # as a server that compresses whether asked or not
 
     @property
     def url(self) -> str:
@@ -54,14 +57,29 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.answer(404, b'{"error": "no such page"}')
 
+    def do_POST(self) -> None:
+        """A command: recorded, then the connection is dropped without an answer (a printer that
+        restarts as the command arrives)."""
+        self.server.requests.append(
+            (self.command, self.path, self.headers.get("X-Api-Key", ""), self.client_address)
+        )
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.close_connection = True
+
     def answer(self, code: int, body: bytes, location: str = "") -> None:
+        if self.server.gzip_answers:
+            body = gzip.compress(body)
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
+        if self.server.gzip_answers:
+            self.send_header("Content-Encoding", "gzip")
         self.send_header("Content-Length", str(len(body)))
         if location:
             self.send_header("Location", location)
         self.end_headers()
         self.wfile.write(body)
+        if self.server.close_after_answer:
+            self.close_connection = True  # no "Connection: close": the client finds out by itself
 
 
 @pytest.fixture
@@ -115,4 +133,33 @@ def test_a_redirect_is_followed(server, no_proxy_variables):
     assert client.get_state().status is PrinterStatus.PRINTING
     targets = [target for _, target, _, _ in server.requests]
     assert "/api/job" in targets and "/api/printer?exclude=sd" in targets
+    client.close()
+
+
+def test_a_connection_the_printer_closed_while_idle_is_replaced_without_an_error(server, no_proxy_variables):
+    server.close_after_answer = True
+    client = OctoPrintClient(server.url, api_key="k")
+    for _ in range(3):
+        assert client.get_state().status is PrinterStatus.PRINTING
+    assert len(server.requests) == 6
+    assert len({peer for _, _, _, peer in server.requests}) == 6  # a fresh connection each time
+    client.close()
+
+
+def test_a_command_is_never_sent_twice_when_the_connection_drops(server, no_proxy_variables):
+    client = OctoPrintClient(server.url, api_key="k")
+    client.get_state()  # the keep-alive connection is open and in use
+    with pytest.raises(PrinterUnreachable, match="POST /api/job: cannot connect"):
+        client.pause()
+    posts = [target for method, target, _, _ in server.requests if method == "POST"]
+    assert posts == ["/api/job"]  # once: a command is never repeated behind the user's back
+    assert client.get_state().status is PrinterStatus.PRINTING  # and the next poll reconnects
+    client.close()
+
+
+def test_a_compressed_answer_is_read(server, no_proxy_variables):
+    server.gzip_answers = True
+    client = OctoPrintClient(server.url, api_key="k")
+    state = client.get_state()
+    assert state.status is PrinterStatus.PRINTING and state.job.progress == 42.0
     client.close()
