@@ -22,7 +22,7 @@ from jobs.fairshare import fair_share_policy
 from jobs.models import Job
 from jobs.policy import JobPolicies, job_policies
 from jobs.preflight import MachineCapabilities, machine_fit_reasons, material_reason
-from jobs.selectors import QUEUE_ORDER, job_constraints, machine_capabilities_for, queue_state_get
+from jobs.selectors import QUEUE_ORDER, MachineCapabilitiesIndex, job_constraints, queue_state_get
 from jobs.services.lifecycle import job_transition
 from jobs.states import ACTIVE_STATES, DISPATCH_STATES, ActorKind, JobState
 from machines.machine_types.base import BaseMachineType
@@ -153,7 +153,7 @@ def schedule_run(*, now: datetime | None = None) -> list[Job]:
     heating = len(heating_machine_ids(states)) if max_heating else 0
     if max_heating and heating >= max_heating:
         return []
-    caps = {c.machine_id: c for c in machine_capabilities_for(machines=[m.config for m in idle])}
+    caps = MachineCapabilitiesIndex([m.config for m in idle])  # built per machine as jobs are tried
     free = {m.id: m for m in sorted(idle, key=lambda m: m.name)}
 
     jobs = _candidate_jobs(len(free) + HEADS_PER_OWNER_SLACK)
