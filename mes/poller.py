@@ -70,7 +70,7 @@ class PollerConfig:
 class PollStats:
     polls: int = 0
     failures: int = 0
-    late: int = 0  # polls started more than half a cadence after they were due
+    late: int = 0  # polls that began more than half a cadence after they were due
     lateness_total: float = 0.0
     probes: int = 0  # cheap checks of machines in backoff
     revived: int = 0  # machines a probe found back before their backoff ended
@@ -292,10 +292,6 @@ class FleetPoller:
                 if due.probe:
                     to_probe.append(entry)
                     continue
-                lateness = max(0.0, now - due.at)
-                self.stats.lateness_total += lateness
-                if lateness > entry.cadence / 2:
-                    self.stats.late += 1
                 to_start.append((entry, due.at))
             for due in deferred:
                 heapq.heappush(self._queue, due)
@@ -362,6 +358,11 @@ class FleetPoller:
     def _finished(self, entry: _Machine, started: _Started, ok: bool) -> None:
         with self._lock:
             self.stats.polls += 1
+            # Counted when the poll really began, not when it was handed to the lanes or the pool.
+            lateness = max(0.0, started.at - started.due)
+            self.stats.lateness_total += lateness
+            if lateness > entry.cadence / 2:
+                self.stats.late += 1
             if entry.backoff:
                 self._backoff_busy -= 1
             entry.in_flight = False

@@ -331,3 +331,20 @@ def test_slow_printers_get_more_threads_until_every_machine_keeps_its_cadence(le
     assert min(counts.values()) >= 3, counts
     assert poller.stats.lanes >= 3
     assert len(recorder.threads) >= 3, recorder.threads
+
+
+def test_a_poll_that_waits_for_a_thread_counts_as_late(lease_store, run_for):
+    """'Late' is when a poll really began: one thread for five printers that take 0.15 s each at a
+    0.2 s cadence cannot begin them all within half a cadence of their time."""
+    machines = fleet(5, cadence=0.2)
+    poller = FleetPoller(
+        owner=new_owner_id("p"),
+        store=lease_store,
+        list_machines=lambda: machines,
+        poll=ThreadRecorder(seconds=0.15),
+        config=PollerConfig(lease_ttl=5, threads=1),
+    )
+    run_for(poller, 1.5)
+    poller.stop()
+    assert poller.stats.polls >= 5
+    assert poller.stats.late >= 2, (poller.stats.late, poller.stats.polls)

@@ -63,7 +63,7 @@ class Command(BaseCommand):
                 stats = runtime.poller.stats
                 self.stdout.write(
                     f"owning {len(runtime.poller.owned())} machine(s); {stats.polls} polls, "
-                    f"{stats.failures} failed, {stats.late} late"
+                    f"{stats.failures} failed, {stats.late} late; {stats.lanes} lane(s) in use"
                 )
         self.stdout.write("stopping: finishing in-flight polls and handing machines back")
         runtime.stop()
@@ -85,6 +85,7 @@ def write_stats(path: Path, runtime: MachineRuntime) -> None:
         "failures": stats.failures,
         "late": stats.late,
         "lateness_total": stats.lateness_total,
+        "lanes": stats.lanes,
     }
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data))
