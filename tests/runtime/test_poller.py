@@ -293,17 +293,22 @@ class ThreadRecorder(Recorder):
         return super().__call__(machine_id)
 
 
+def lane_poller(lease_store, machines: dict[str, float], poll, *, threads: int) -> FleetPoller:
+    """A poller of ``machines`` with at most ``threads`` poll threads."""
+    return FleetPoller(
+        owner=new_owner_id("p"),
+        store=lease_store,
+        list_machines=lambda: machines,
+        poll=poll,
+        config=PollerConfig(lease_ttl=5, threads=threads),
+    )
+
+
 def test_printers_that_answer_at_once_are_polled_back_to_back_by_one_thread(lease_store, run_for):
     """Every extra thread waiting for the GIL costs CPU: fast printers need no more than one."""
     machines = fleet(40, cadence=0.4)
     recorder = ThreadRecorder()
-    poller = FleetPoller(
-        owner=new_owner_id("p"),
-        store=lease_store,
-        list_machines=lambda: machines,
-        poll=recorder,
-        config=PollerConfig(lease_ttl=5, threads=16),
-    )
+    poller = lane_poller(lease_store, machines, recorder, threads=16)
     run_for(poller, 2.0)
     poller.stop()
     assert all(len(recorder.polls.get(m, [])) >= 3 for m in machines), recorder.polls
@@ -316,13 +321,7 @@ def test_slow_printers_get_more_threads_until_every_machine_keeps_its_cadence(le
     cannot keep up, so the rounds take more threads (up to ``threads``) and no machine falls behind."""
     machines = fleet(40, cadence=0.4)
     recorder = ThreadRecorder(seconds=0.03)
-    poller = FleetPoller(
-        owner=new_owner_id("p"),
-        store=lease_store,
-        list_machines=lambda: machines,
-        poll=recorder,
-        config=PollerConfig(lease_ttl=5, threads=16),
-    )
+    poller = lane_poller(lease_store, machines, recorder, threads=16)
     run_for(poller, 1.5)  # the lanes grow
     counts_before = {m: len(recorder.polls.get(m, [])) for m in machines}
     time.sleep(2.0)  # then every machine is polled at about its cadence: ~5 polls in 2 s
@@ -337,13 +336,7 @@ def test_a_poll_that_waits_for_a_thread_counts_as_late(lease_store, run_for):
     """'Late' is when a poll really began: one thread for five printers that take 0.15 s each at a
     0.2 s cadence cannot begin them all within half a cadence of their time."""
     machines = fleet(5, cadence=0.2)
-    poller = FleetPoller(
-        owner=new_owner_id("p"),
-        store=lease_store,
-        list_machines=lambda: machines,
-        poll=ThreadRecorder(seconds=0.15),
-        config=PollerConfig(lease_ttl=5, threads=1),
-    )
+    poller = lane_poller(lease_store, machines, ThreadRecorder(seconds=0.15), threads=1)
     run_for(poller, 1.5)
     poller.stop()
     assert poller.stats.polls >= 5
