@@ -67,7 +67,7 @@ class KeepAliveConnection:
             conn = self._conn if reused else self._connect(connect_timeout)
             conn.sock.settimeout(read_timeout)
             try:
-                conn.request(method, target, body=body, headers=dict(headers))
+                conn.request(method, target, body=body, headers=headers)
                 response = conn.getresponse()
                 data = response.read()
             except _CLOSED_UNDER_US:

@@ -80,7 +80,7 @@ class PollStats:
 @dataclass
 class _Started:
     due: float  # when the poll was due
-    at: float  # when the pool thread began the poll (until then: when it was handed to the pool)
+    at: float  # when a thread began the poll (until then: the round it was handed over in)
 
 
 @dataclass(order=True)
@@ -101,14 +101,6 @@ class _Machine:
     poll_at: float = 0.0  # when the next full poll is due (probes stop once it is near)
     revived: bool = False  # this poll was started because a probe said the machine is back
     probe_misleads: bool = False  # a probe said "back" but the poll failed: wait for the backoff
-
-
-def _outcome(future: Future, machine_id: str) -> bool:
-    try:
-        return bool(future.result())
-    except Exception:
-        logger.exception("poll of machine %s raised", machine_id)
-        return False
 
 
 class FleetPoller:
@@ -295,15 +287,12 @@ class FleetPoller:
                 to_start.append((entry, due.at))
             for due in deferred:
                 heapq.heappush(self._queue, due)
-        # Submitted outside the lock: a poll that finishes at once runs its callback in this thread.
+        # Handed over outside the lock.
         healthy = []
         for entry, due_at in to_start:
             started = _Started(due=due_at, at=now)
             if entry.backoff:  # may hang until its timeout: a thread of its own, as probes
-                future = self._pool.submit(self._timed_poll, entry.machine_id, started)
-                future.add_done_callback(
-                    lambda f, e=entry, s=started: self._finished(e, s, _outcome(f, e.machine_id))
-                )
+                self._pool.submit(self._poll_one, entry, started)
             else:
                 healthy.append((entry, started))
         for entry in to_probe:
@@ -344,16 +333,16 @@ class FleetPoller:
                         self._drained_after = time.monotonic() - self._round_began
                     return
                 entry, started = self._work.popleft()
-            try:
-                ok = bool(self._timed_poll(entry.machine_id, started))
-            except Exception:
-                logger.exception("poll of machine %s raised", entry.machine_id)
-                ok = False
-            self._finished(entry, started, ok)
+            self._poll_one(entry, started)
 
-    def _timed_poll(self, machine_id: str, started: _Started) -> bool:
+    def _poll_one(self, entry: _Machine, started: _Started) -> None:
         started.at = time.monotonic()
-        return self.poll(machine_id)
+        try:
+            ok = bool(self.poll(entry.machine_id))
+        except Exception:
+            logger.exception("poll of machine %s raised", entry.machine_id)
+            ok = False
+        self._finished(entry, started, ok)
 
     def _finished(self, entry: _Machine, started: _Started, ok: bool) -> None:
         with self._lock:
