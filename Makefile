@@ -16,8 +16,6 @@ unexport PYTHONDONTWRITEBYTECODE
 # Real services for the production-like test pass (running on our machines and in CI).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_SERVICES_REDIS_URL ?= redis://127.0.0.1:6379/14
-# Tests that share the Redis server use database 15 on the embedded pass and 13 on this one.
-TEST_SERVICES_SHARED_REDIS_URL ?= redis://127.0.0.1:6379/13
 # Checks must not pick up a developer's .env or production variables (pytest scrubs them itself, in
 # conftest.py, so a plain `pytest tests/jobs` is as safe as `make test`).
 TEST_ENV := env -u DATABASE_URL -u REDIS_URL -u TASK_ENGINE -u SECRET_KEY -u DEBUG -u ALLOWED_HOSTS MES_ENV_FILE=/dev/null
@@ -28,7 +26,6 @@ ARGS ?=
 # so more workers than cores pays; tests sharing one expensive thing keep to one worker
 # (`xdist_group` in conftest.py). WORKERS=0 runs everything in this process.
 WORKERS ?= 4
-SERVICES_WORKERS ?= 2
 XDIST := $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadgroup)
 
 .PHONY: run test test-fast lint test-sqlite test-services venv browser lock bench clean
@@ -73,20 +70,9 @@ test-sqlite: $(STAMP) browser
 # leaves out the slow tests and the directories in conftest.py's EMBEDDED_PASS_ONLY (browser tests).
 test-services: $(STAMP) browser
 	TEST_DATABASE_URL=$(TEST_DATABASE_URL) DATABASE_URL=$(TEST_DATABASE_URL) \
-		REDIS_URL=$(TEST_SERVICES_REDIS_URL) TEST_REDIS_URL=$(TEST_SERVICES_SHARED_REDIS_URL) TASK_ENGINE=celery $(BIN)/pytest $(XDIST) -m "not slow" $(ARGS)
+		REDIS_URL=$(TEST_SERVICES_REDIS_URL) TASK_ENGINE=celery $(BIN)/pytest $(XDIST) -m "not slow" $(ARGS)
 
-# The two passes run side by side (the services pass on fewer workers, its output in a log shown at the
-# end): most of their tests wait on servers, printers and processes rather than compute, so together
-# they take about as long as the embedded pass alone. They share no database, Redis database or port.
-SERVICES_LOG := var/test-services.log
-test: lint browser
-	@mkdir -p $(dir $(SERVICES_LOG))
-	@echo "The services pass (PostgreSQL, Redis, Celery) runs alongside, into $(SERVICES_LOG)"
-	@$(MAKE) --no-print-directory test-services WORKERS=$(SERVICES_WORKERS) > $(SERVICES_LOG) 2>&1 & services=$$!; \
-	$(MAKE) --no-print-directory test-sqlite; embedded=$$?; \
-	echo "Waiting for the services pass…"; wait $$services; status=$$?; \
-	echo "--- the services pass ($(SERVICES_LOG)) ---"; cat $(SERVICES_LOG); \
-	[ $$embedded = 0 ] && [ $$status = 0 ]
+test: lint test-sqlite test-services
 
 # Regenerate the lock of exact versions after changing dependencies in pyproject.toml.
 lock: 
