@@ -207,11 +207,15 @@ def test_slow_machine_setup_never_lets_the_leases_lapse(lease_store, run_for):
     """Setting up a large fleet takes longer than a lease; the leases are renewed meanwhile and the
     first machines are polled before the last ones are set up."""
     machines = fleet(200, cadence=0.2)
+    first, last = min(machines), max(machines)
     recorder = Recorder()
     set_up: dict[str, float] = {}
+    last_slice_may_finish = threading.Event()
 
     def slow_setup(ids: list[str]) -> None:
         time.sleep(0.5)  # driver init of one slice of machines
+        if last in ids:  # the last slice is still being set up until the test has looked
+            last_slice_may_finish.wait(30)
         set_up.update(dict.fromkeys(ids, time.monotonic()))
 
     poller = FleetPoller(
@@ -222,14 +226,20 @@ def test_slow_machine_setup_never_lets_the_leases_lapse(lease_store, run_for):
         on_acquire=slow_setup,
         config=PollerConfig(lease_ttl=1.0, threads=4),
     )
-    thread = run_for(poller, 1.6)  # four slices take 2 s; the lease is 1 s
+    began = time.monotonic()
+    thread = run_for(poller, 0)
     try:
+        wait_until(
+            lambda: recorder.polls.get(first), message="the first slice is polled while the rest is set up"
+        )
+        time.sleep(max(0.0, began + 1.6 - time.monotonic()))  # setting up takes longer than the 1 s lease
         holders = lease_store.holders([f"machine:{m}" for m in machines])
         assert set(holders.values()) == {poller.owner} and len(holders) == len(machines)
-        first, last = min(machines), max(machines)
-        assert recorder.polls.get(first), "the first slice is polled while the rest is set up"
         assert last not in set_up and not recorder.polls.get(last), "polled only once set up"
+        last_slice_may_finish.set()
+        wait_until(lambda: recorder.polls.get(last), message="the last slice is polled once set up")
     finally:
+        last_slice_may_finish.set()
         poller.stop()
         thread.join(10)
     assert lease_store.holders([f"machine:{m}" for m in machines]) == {}
