@@ -143,9 +143,10 @@ def cpu_round(runtime, ids: list[str]) -> tuple[float, float, int]:
     """(CPU seconds, wall seconds, failed polls) of one poll of every machine, in turn."""
     failed = 0
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    for machine_id in ids:
-        if not runtime.poll(machine_id):
-            failed += 1
+    with runtime.poller.lane_scope():  # as a lane of the poller polls machines back to back
+        for machine_id in ids:
+            if not runtime.poll(machine_id):
+                failed += 1
     return time.process_time() - cpu0, time.perf_counter() - wall0, failed
 
 

@@ -14,7 +14,7 @@ import time
 
 from django.conf import settings
 
-from machines.locks import MachineBusy, machine_poll_lock
+from machines.locks import MachineBusy, machine_poll_batch, machine_poll_lock
 from machines.registry import MachineRegistry, get_registry
 from machines.state import read_states
 from mes.instruments import POLL_DURATION, POLL_ERRORS
@@ -39,6 +39,7 @@ class MachineRuntime:
             on_release=self.on_release,
             config=config,
             probe=self.probe,
+            lane_scope=machine_poll_batch,
         )
 
     @property

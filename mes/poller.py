@@ -32,6 +32,7 @@ and set machines up or tear them down when ownership arrives or leaves.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
 import math
@@ -117,16 +118,19 @@ class FleetPoller:
         on_release: Callable[[list[str]], None] | None = None,
         config: PollerConfig | None = None,
         probe: Callable[[str], bool | None] | None = None,
+        lane_scope: Callable[[], contextlib.AbstractContextManager] | None = None,
     ) -> None:
         """``list_machines`` returns {machine id: cadence in seconds} for every active machine;
         ``poll`` returns True when the machine answered. ``probe`` (optional) answers cheaply whether
         a machine in backoff is reachable again: True (poll it now), False (not yet) or None (it
-        cannot tell: wait for the backoff)."""
+        cannot tell: wait for the backoff). ``lane_scope`` (optional) is entered around each lane's
+        run of polls back to back (e.g. to hand one poll's lock release to the next poll's request)."""
         self.owner = owner
         self.store = store
         self.list_machines = list_machines
         self.poll = poll
         self.probe = probe
+        self.lane_scope = lane_scope or contextlib.nullcontext
         self.on_acquire = on_acquire or (lambda ids: None)
         self.on_release = on_release or (lambda ids: None)
         self.config = config or PollerConfig()
@@ -326,16 +330,17 @@ class FleetPoller:
 
     def _lane(self) -> None:
         """Take the round's polls one by one until none is left."""
-        while True:
-            with self._lock:
-                if not self._work:
-                    self._lanes_running -= 1
-                    if not self._drained:
-                        self._drained = True
-                        self._drained_after = time.monotonic() - self._round_began
-                    return
-                entry, started = self._work.popleft()
-            self._poll_one(entry, started)
+        with self.lane_scope():
+            while True:
+                with self._lock:
+                    if not self._work:
+                        self._lanes_running -= 1
+                        if not self._drained:
+                            self._drained = True
+                            self._drained_after = time.monotonic() - self._round_began
+                        return
+                    entry, started = self._work.popleft()
+                self._poll_one(entry, started)
 
     def _poll_one(self, entry: _Machine, started: _Started) -> None:
         started.at = time.monotonic()

@@ -14,7 +14,7 @@ import redis
 from django.conf import settings
 from django.core.cache import cache
 
-from machines.locks import MachineBusy, machine_io_lock_acquire, machine_poll_lock
+from machines.locks import MachineBusy, machine_io_lock_acquire, machine_poll_batch, machine_poll_lock
 from machines.models import MachineConfig
 from machines.state import STATE_KEY, read_state, update_state
 
@@ -83,6 +83,37 @@ def test_a_polls_lock_is_exclusive_and_released(machine_id):
         pass
 
 
+def _free(machine_id: str) -> bool:
+    """Could a dispatch take the machine's I/O lock now?"""
+    try:
+        machine_io_lock_acquire(machine_id, wait=0).release()
+    except MachineBusy:
+        return False
+    return True
+
+
+def test_polls_back_to_back_release_each_lock_with_the_next_take(machine_id):
+    if not settings.REDIS_URL:
+        pytest.skip("the database cache has no scripts; its locks are released at once")
+    other = str(MachineConfig.objects.create(name="P2", machine_type="label-printer", driver="none").pk)
+    with machine_poll_batch():
+        with machine_poll_lock(machine_id):
+            pass
+        assert not _free(machine_id)  # still held: the next poll's request releases it …
+        with machine_poll_lock(other):
+            assert _free(machine_id)  # … as it takes the next machine's lock
+        assert not _free(other)
+    assert _free(other)  # the batch's end releases the last one
+
+
+def test_a_batch_that_fails_releases_the_lock_it_holds(machine_id):
+    if not settings.REDIS_URL:
+        pytest.skip("the database cache has no scripts; its locks are released at once")
+    with pytest.raises(RuntimeError), machine_poll_batch(), machine_poll_lock(machine_id):
+        raise RuntimeError("the driver raised")
+    assert _free(machine_id)
+
+
 def test_a_poll_writes_its_state_without_reading_it_again(machine_id, monkeypatch):
     if not settings.REDIS_URL:
         pytest.skip("only Redis reads the state with the lock; checked on the Redis pass")
@@ -99,11 +130,20 @@ def test_a_poll_writes_its_state_without_reading_it_again(machine_id, monkeypatc
     # Lock and read in one script, the compare-and-set, the release: three round trips, no GET.
     steps = [step.upper() for step in sent if step.upper() != "SCRIPT LOAD"]
     assert steps == ["EVALSHA", "EVALSHA", "EVAL"]
+    # Polls back to back (a poller's lane): each release rides with the next take, two round trips
+    # a poll, and the batch's end releases the last lock.
+    sent.clear()
+    with machine_poll_batch():
+        for _ in range(3):
+            with machine_poll_lock(machine_id):
+                update_state(machine_id, lambda raw: raw["errors"].append("polled"), default_status=500)
+    steps = [step.upper() for step in sent if step.upper() != "SCRIPT LOAD"]
+    assert steps == ["EVALSHA", "EVALSHA"] * 3 + ["EVAL"]
     assert old.errors == ["before"] and new.errors == ["before", "polled"]
     sent.clear()
     update_state(machine_id, lambda raw: raw["errors"].append("later"), default_status=500)
     assert [step.upper() for step in sent] == ["GET", "EVALSHA"]  # outside a poll, a write reads first
-    assert read_state(machine_id).errors == ["before", "polled", "later"]
+    assert read_state(machine_id).errors == ["before", "polled", "polled", "polled", "polled", "later"]
 
 
 def test_a_state_changed_after_the_polls_read_is_not_overwritten(machine_id):
