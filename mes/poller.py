@@ -330,17 +330,20 @@ class FleetPoller:
 
     def _lane(self) -> None:
         """Take the round's polls one by one until none is left."""
-        with self.lane_scope():
-            while True:
-                with self._lock:
-                    if not self._work:
-                        self._lanes_running -= 1
-                        if not self._drained:
-                            self._drained = True
-                            self._drained_after = time.monotonic() - self._round_began
-                        return
-                    entry, started = self._work.popleft()
-                self._poll_one(entry, started)
+        try:
+            with self.lane_scope():
+                while True:
+                    with self._lock:
+                        if not self._work:
+                            self._lanes_running -= 1
+                            if not self._drained:
+                                self._drained = True
+                                self._drained_after = time.monotonic() - self._round_began
+                            return
+                        entry, started = self._work.popleft()
+                    self._poll_one(entry, started)
+        except Exception:  # the scope's own end (e.g. a lock release while Redis is away); polls log theirs
+            logger.exception("a poll lane's scope failed")
 
     def _poll_one(self, entry: _Machine, started: _Started) -> None:
         started.at = time.monotonic()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import time
@@ -355,6 +356,31 @@ def test_printers_that_answer_at_once_are_polled_back_to_back_by_one_thread(leas
     assert all(len(recorder.polls.get(m, [])) >= 3 for m in machines), recorder.polls
     assert poller.stats.lanes == 1
     assert len(recorder.threads) == 1, recorder.threads
+
+
+def test_a_lane_scope_that_fails_is_logged_and_polling_goes_on(lease_store, run_for, caplog):
+    """The lane's scope (the poll locks' batched release) may fail at its end, e.g. while Redis is
+    away: the poller says so and keeps polling."""
+
+    @contextlib.contextmanager
+    def failing_scope():
+        yield
+        raise ConnectionError("Redis went away")
+
+    machines = fleet(3, cadence=0.2)
+    recorder = Recorder()
+    poller = FleetPoller(
+        owner=new_owner_id("p"),
+        store=lease_store,
+        list_machines=lambda: machines,
+        poll=recorder,
+        config=PollerConfig(lease_ttl=5, threads=4),
+        lane_scope=failing_scope,
+    )
+    run_for(poller, 1.0)
+    poller.stop()
+    assert all(len(recorder.polls.get(m, [])) >= 3 for m in machines), recorder.polls
+    assert "a poll lane's scope failed" in caplog.text
 
 
 def test_slow_printers_get_more_threads_until_every_machine_keeps_its_cadence(lease_store, run_for):
