@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from django.core.cache import cache
 
 from machines.state import STATE_KEY, redis_cache_client, state_prefetched
-from mes.cachelock import cache_lock_acquire, cache_lock_release, cache_lock_token
+from mes.cachelock import cache_lock_acquire, cache_lock_release, cache_lock_token, redis_script
 
 IO_LOCK_KEY = "machines:io-lock:{}"
 IO_LOCK_TTL = 60.0  # seconds; long operations (uploads) pass a longer ttl or call extend()
@@ -74,7 +74,6 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
 end
 return {0, ''}
 """
-_take_and_read = None  # redis-py Script (EVALSHA, loaded again by itself after a Redis restart)
 # In a ``machine_poll_batch``: the poll lock this thread left last, released with its next take.
 _batch = threading.local()
 
@@ -106,9 +105,7 @@ def machine_poll_lock(machine_id: object, *, ttl: float = IO_LOCK_TTL) -> Iterat
     key = IO_LOCK_KEY.format(machine_id)
     token = cache_lock_token()
     redis = client.get_client(write=True)
-    global _take_and_read
-    if _take_and_read is None:
-        _take_and_read = redis.register_script(_TAKE_AND_READ)
+    take_and_read = redis_script(redis, _TAKE_AND_READ)
     keys = [client.make_key(key), client.make_key(STATE_KEY.format(machine_id))]
     args = [client.encode(token), int(ttl * 1000)]
     batched = getattr(_batch, "active", False)
@@ -116,7 +113,7 @@ def machine_poll_lock(machine_id: object, *, ttl: float = IO_LOCK_TTL) -> Iterat
     if previous is not None:
         keys.append(client.make_key(previous.key))
         args.append(client.encode(previous.token))
-    taken, blob = _take_and_read(keys=keys, args=args, client=redis)
+    taken, blob = take_and_read(keys=keys, args=args, client=redis)
     if previous is not None:
         _batch.pending = None  # released (not before: when Redis fails, the batch's end tries again)
     blob = blob or None  # '' stands for "no state stored"

@@ -36,7 +36,7 @@ from django.db import IntegrityError, transaction
 
 from machines.models import MachineState
 from mes.cacheerrors import CACHE_UNAVAILABLE
-from mes.cachelock import cache_lock_acquire, cache_lock_release
+from mes.cachelock import cache_lock_acquire, cache_lock_release, redis_script
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +163,6 @@ def redis_cache_client():
     return None
 
 
-_script = None  # redis-py Script (EVALSHA, loaded again by itself after a Redis restart)
 # A state blob read together with something else in one round trip (the poll's I/O lock), for this
 # thread's next write of that machine. Only a first guess: the compare-and-set rejects it if stale.
 _prefetched = threading.local()
@@ -188,10 +187,8 @@ def _take_prefetched(machine_id: str) -> tuple[bool, bytes | None]:
 
 
 def _compare_and_set(redis, key: str, expected: bytes, new: bytes) -> bool:
-    global _script
-    if _script is None:
-        _script = redis.register_script(_COMPARE_AND_SET)
-    return _script(keys=[key], args=[expected, new], client=redis) == 1
+    compare_and_set = redis_script(redis, _COMPARE_AND_SET)
+    return compare_and_set(keys=[key], args=[expected, new], client=redis) == 1
 
 
 def _read_blobs(keys: list[str]) -> list[Any]:

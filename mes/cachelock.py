@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 from django.core.cache import cache
 
@@ -19,6 +20,16 @@ end
 return 0
 """
 _POLL_EVERY = 0.002
+_scripts: dict[str, Any] = {}  # Lua source -> redis-py Script
+
+
+def redis_script(redis: Any, source: str) -> Any:
+    """The Lua script ``source`` as a redis-py ``Script``, registered once per process: called, it
+    sends EVALSHA (and loads itself again after a Redis restart), not the whole text each time."""
+    script = _scripts.get(source)
+    if script is None:
+        script = _scripts[source] = redis.register_script(source)
+    return script
 
 
 def cache_lock_token() -> str:
@@ -42,7 +53,8 @@ def cache_lock_release(key: str, token: str) -> bool:
     client = getattr(cache, "client", None)
     if hasattr(client, "get_client") and hasattr(client, "encode"):  # django-redis
         redis = client.get_client(write=True)
-        return bool(redis.eval(_RELEASE, 1, client.make_key(key), client.encode(token)))
+        release = redis_script(redis, _RELEASE)
+        return bool(release(keys=[client.make_key(key)], args=[client.encode(token)], client=redis))
     if cache.get(key) == token:
         cache.delete(key)
         return True
