@@ -103,7 +103,6 @@ class _Machine:
     poll_at: float = 0.0  # when the next full poll is due (probes stop once it is near)
     revived: bool = False  # this poll was started because a probe said the machine is back
     probe_misleads: bool = False  # a probe said "back" but the poll failed: wait for the backoff
-    not_before: float = 0.0  # no round starts the next poll earlier (a cadence, less the early share)
 
 
 class FleetPoller:
@@ -276,7 +275,7 @@ class FleetPoller:
                 entry = self._machines.get(due.machine_id)
                 if entry is None or entry.generation != due.generation or entry.in_flight:
                     continue
-                if due.at > now + entry.cadence * EARLY_SHARE or (not due.probe and now < entry.not_before):
+                if due.at > now + entry.cadence * EARLY_SHARE:
                     deferred.append(due)  # not due this round
                     continue
                 if due.probe and due.at >= entry.poll_at:
@@ -373,17 +372,16 @@ class FleetPoller:
                 # (a busy pool, a crowded round) sets the next one off from when it really began, so
                 # machines taken over all at once spread over the rounds by themselves. Two rounds
                 # that poll a printer are never closer than its cadence, less the share a poll may
-                # start early, even when the rounds themselves slip (a saturated box).
+                # start early, even when the rounds themselves slip (a saturated box): the next one is
+                # due no sooner than a cadence after this one's round.
                 early = entry.cadence * EARLY_SHARE
-                next_at = max(started.due, started.at - early) + entry.cadence
-                entry.not_before = started.round + entry.cadence - early
+                next_at = max(started.due, started.round, started.at - early) + entry.cadence
             else:
                 self.stats.failures += 1
                 # The port answers but the machine does not (e.g. printers behind one host): probing
                 # would poll it every cadence, so it waits for its backoff until it answers again.
                 entry.probe_misleads = entry.probe_misleads or revived
                 entry.backoff = BACKOFF_START if not entry.backoff else min(entry.backoff * 2, BACKOFF_MAX)
-                entry.not_before = 0.0
                 next_at = time.monotonic() + entry.backoff
             if self._machines.get(entry.machine_id) is entry:
                 entry.poll_at = max(next_at, time.monotonic())
