@@ -5,6 +5,7 @@ import os
 from celery import Celery
 from celery.signals import setup_logging
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from mes.config import exit_on_configuration_error
 from mes.engine import celery_install, schedule
@@ -24,6 +25,12 @@ celery_install(app)
 @app.on_after_finalize.connect
 def install_periodic_tasks(sender: Celery, **kwargs) -> None:
     """The schedule declared in the apps (mes.engine) becomes Celery beat's."""
+    unknown = schedule().unknown_intervals()
+    # Celery runs no Django system checks (manage.py refuses with mes.E010) and logs what a signal
+    # handler raises: exit, with the one line a configuration error gets.
+    with exit_on_configuration_error():
+        if unknown:
+            raise ImproperlyConfigured(f"PERIODIC_INTERVALS names no periodic task: {', '.join(unknown)}")
     sender.conf.beat_schedule = schedule().celery_beat_schedule()
 
 

@@ -304,3 +304,21 @@ def preheat_presets(env: environ.Env, name: str, *, default: str) -> dict[str, t
             raise ImproperlyConfigured(f"{name}: {item!r} needs a material and temperatures of 0-500 °C")
         presets[material.strip().upper()] = values
     return presets
+
+
+def periodic_intervals(env: environ.Env, name: str) -> dict[str, float]:
+    """``jobs.reconcile-sweep=10,events.dispatch=2``: seconds for named periodic tasks (the rest keep
+    the interval their app declares). Names are checked against the schedule once the apps are ready."""
+    intervals: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in env.str(name, default="").split(","))):
+        task, _, seconds = item.partition("=")
+        try:
+            value = float(seconds)
+        except ValueError:
+            value = math.nan
+        if not task.strip() or not math.isfinite(value) or value <= 0:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not NAME=SECONDS with seconds greater than 0, e.g. jobs.reconcile-sweep=10"
+            )
+        intervals[task.strip()] = value
+    return intervals

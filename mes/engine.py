@@ -35,18 +35,23 @@ class Periodic:
 class Schedule:
     """The periodic tasks of this installation; apps add theirs in AppConfig.ready()."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, intervals: dict[str, float] | None = None) -> None:
         self._entries: dict[str, Periodic] = {}
+        self._intervals = dict(intervals or {})  # the operator's PERIODIC_INTERVALS, by name
 
     def add(self, *, name: str, task: str, seconds: float) -> Periodic:
         if seconds <= 0:
             raise ValueError(f"periodic task {name!r} needs a positive interval, got {seconds}")
         existing = self._entries.get(name)
-        entry = Periodic(name=name, task=task, seconds=seconds)
+        entry = Periodic(name=name, task=task, seconds=self._intervals.get(name, seconds))
         if existing is not None and existing != entry:
             raise ValueError(f"periodic task {name!r} is declared twice with different settings")
         self._entries[name] = entry
         return entry
+
+    def unknown_intervals(self) -> list[str]:
+        """Names in PERIODIC_INTERVALS that no app declares (a typo would otherwise change nothing)."""
+        return sorted(set(self._intervals) - set(self._entries))
 
     def entries(self) -> list[Periodic]:
         return sorted(self._entries.values(), key=lambda entry: entry.name)

@@ -405,6 +405,10 @@ FEDERATION_EVENT_MAX_ATTEMPTS = config.whole_number(
     env, "FEDERATION_EVENT_MAX_ATTEMPTS", default=15, minimum=1
 )
 
+# Periodic tasks run at the interval their app declares (the beat's first log line lists them);
+# PERIODIC_INTERVALS=jobs.reconcile-sweep=10,... changes some. An unknown name stops the processes.
+PERIODIC_INTERVALS = config.periodic_intervals(env, "PERIODIC_INTERVALS")
+
 # Webhooks (docs/webhooks.md): per-attempt timeout, retries with exponential backoff for this long.
 WEBHOOKS_TIMEOUT = config.positive_number(env, "WEBHOOKS_TIMEOUT", default=5.0)
 WEBHOOKS_RETRY_HOURS = config.positive_number(env, "WEBHOOKS_RETRY_HOURS", default=26.0)

@@ -122,7 +122,9 @@ class RuntimeLab(Lab):
     def stop(self) -> None:
         if self.server is None or self.server.poll() is not None:
             return
-        os.killpg(self.server.pid, signal.SIGTERM)
+        # To the supervisor alone, as a service manager stops it; it stops its children in order (a
+        # django-q cluster whose workers got SIGTERM too would wait for them until the stop timeout).
+        os.kill(self.server.pid, signal.SIGTERM)
         try:
             self.server.wait(20)
         except subprocess.TimeoutExpired:

@@ -59,6 +59,8 @@ def assert_one_line(result: subprocess.CompletedProcess, needle: str) -> None:
         ({"DEBUG": "maybe"}, "DEBUG='maybe' is not true or false"),
         ({"DEBUG": ""}, "DEBUG='' is not true or false"),
         ({"JOBS_REQUIRE_APPROVAL": "sometimes"}, "JOBS_REQUIRE_APPROVAL='sometimes'"),
+        ({"PERIODIC_INTERVALS": "jobs.reconcile-sweep=0"}, "PERIODIC_INTERVALS: 'jobs.reconcile-sweep=0'"),
+        ({"PERIODIC_INTERVALS": "jobs.reconcile-sweep"}, "is not NAME=SECONDS"),
     ],
 )
 def test_bad_configuration_gives_one_line_naming_the_variable(tmp_path, env, needle):
@@ -85,6 +87,23 @@ ENTRY_POINTS = {
 def test_every_entry_point_stops_with_the_same_one_line(tmp_path, entry_point, env, needle):
     """gunicorn imports mes.wsgi and Celery's worker and beat import mes.celery, not manage.py."""
     assert_one_line(run_python(tmp_path, *ENTRY_POINTS[entry_point], **env), needle)
+
+
+def test_a_misspelt_periodic_task_stops_manage_py_and_celery_beat_naming_it(tmp_path):
+    """Otherwise the operator's interval would silently change nothing."""
+    env = {"PERIODIC_INTERVALS": "jobs.reconcile-sweep=5,jobs.reconcile-swep=5"}
+    result = run_manage(tmp_path, "check", **env)
+    assert result.returncode == 1
+    assert "mes.E010" in result.stderr and "names no periodic task: jobs.reconcile-swep" in result.stderr
+    assert "jobs.reconcile-sweep," in result.stderr  # the hint lists the real names
+    beat = run_python(
+        tmp_path,
+        "-c",
+        # What `celery -A mes beat` does: Django set up (Celery's Django fix-up), then the app finalized.
+        "import django; from mes.celery import app; django.setup(); app.finalize()",
+        **env,
+    )
+    assert_one_line(beat, "PERIODIC_INTERVALS names no periodic task: jobs.reconcile-swep")
 
 
 def test_gunicorn_stops_instead_of_respawning_the_worker(tmp_path):

@@ -153,9 +153,11 @@ class Stack:
             process.wait(10)
 
     def stop_all(self) -> None:
+        # SIGTERM to each leader only, as `manage.py up` stops its children: a django-q cluster whose
+        # workers get the signal too waits for them forever (10 s of every teardown here, until SIGKILL).
         for process in self.processes.values():
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
+                os.kill(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
         for process in self.processes.values():
             with contextlib.suppress(subprocess.TimeoutExpired):

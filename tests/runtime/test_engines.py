@@ -31,6 +31,34 @@ def test_schedule_refuses_conflicting_or_empty_declarations():
         entries.add(name="never", task="x.y", seconds=0)
 
 
+def test_periodic_intervals_override_what_the_apps_declare_by_name():
+    entries = Schedule(intervals={"sweep": 5.0, "swep": 1.0})
+    entries.add(name="sweep", task="jobs.tasks.sweep", seconds=30)
+    entries.add(name="purge", task="jobs.tasks.purge", seconds=3600)
+    assert {entry.name: entry.seconds for entry in entries.entries()} == {"sweep": 5.0, "purge": 3600}
+    assert entries.unknown_intervals() == ["swep"]
+
+
+def test_an_installation_runs_its_beat_at_the_configured_intervals(tmp_path):
+    """The embedded beat (and so every task it sends) uses PERIODIC_INTERVALS."""
+    migrated_sqlite(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "TASK_ENGINE"}}
+    env.update(
+        MES_VAR_DIR=str(tmp_path), MES_ENV_FILE="/dev/null", PERIODIC_INTERVALS="jobs.reconcile-sweep=2.5"
+    )
+    beat = subprocess.Popen(
+        [sys.executable, "manage.py", "mes_beat"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        first = beat.stdout.readline()
+    finally:
+        beat.send_signal(signal.SIGTERM)
+        beat.wait(20)
+    assert "jobs.reconcile-sweep every 2.5 s" in first
+    assert "jobs.scheduler-sweep every 10 s" in first  # the others keep their declared interval
+
+
 def test_celery_beat_gets_the_declared_schedule():
     celery_app.finalize()
     declared = {entry.name: entry for entry in schedule().entries()}

@@ -52,6 +52,9 @@ def test_a_print_is_deducted_once_when_the_poller_and_the_worker_die_settling_it
         MES_TEST_CRASH_AT="jobs.services.accounting:job_usage_settle",
         MES_TEST_CRASH_DIR=str(crashes),
         MES_TEST_CRASH_TIMES="2",
+        # The worker's sweep, not a poll, must find the end after the poller's crash: every 3 s instead
+        # of every 30 s, so the test does not wait a production interval for it.
+        PERIODIC_INTERVALS="jobs.reconcile-sweep=3",
     )
     stack.setup()
     stack.start_simulator(1, speed=40)

@@ -28,7 +28,8 @@ class Command(BaseCommand):
             return
         store, owner = default_lease_store(), new_owner_id("beat")
         next_run = {entry.name: time.monotonic() for entry in entries}
-        self.stdout.write(f"beat {owner}: {len(entries)} periodic task(s): {', '.join(next_run)}")
+        listed = ", ".join(f"{entry.name} every {entry.seconds:g} s" for entry in entries)
+        self.stdout.write(f"beat {owner}: {len(entries)} periodic task(s): {listed}")
         leader = False
         last_renew = 0.0
         while True:
