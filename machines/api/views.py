@@ -26,6 +26,7 @@ from machines.api.serializers import (
 from machines.registry import MachineRegistry, get_registry
 from machines.selectors import machine_list, machine_live_states
 from machines.state import read_states
+from mes.api.pagination import CursorPagination
 from mes.api.permissions import IsStaffOrReadOnly, TokenHasScope
 from mes.api.renderers import FastJSONRenderer
 from plugins.registry import get_plugin_registry
@@ -57,6 +58,7 @@ class MachineViewSet(viewsets.ModelViewSet):
     search_fields = ["name"]
     ordering_fields = ["name", "created_at", "machine_type", "driver"]
     lookup_value_regex = UUID_PATTERN
+    pagination_class = CursorPagination
     # The same JSON, encoded by orjson: a third of a 1000-machine list's time was the encoder.
     renderer_classes = [
         FastJSONRenderer,
