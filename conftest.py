@@ -182,9 +182,30 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="runs in the PostgreSQL pass of make test"))
 
 
+# Tests that run whole installations (simulator, web, poller, worker, beat; tests/runtime/fault_support.py)
+# are two queues of about four minutes, each run by one worker from the start: never more than two at
+# once (four overload a 2-core box past the recovery times they assert), and never left for the end,
+# where a worker that took one would hold the next two behind it while the others sit idle.
+STACK_TESTS = (
+    "tests/runtime/test_faults.py::",
+    "tests/runtime/test_material_faults.py::",
+    "tests/runtime/test_notification_faults.py::",
+    "tests/runtime/test_webhook_faults.py::",
+    "tests/runtime/test_whole_loop.py::",
+)
+FIRST_STACK_QUEUE = (
+    "tests/runtime/test_faults.py::test_workers_and_pollers_killed",
+    "tests/runtime/test_faults.py::test_redis_flushed",
+    "tests/runtime/test_faults.py::test_killing_the_web_server",
+    "tests/runtime/test_whole_loop.py::",
+)
+
+
 def xdist_group(nodeid: str) -> str | None:
     """Tests that share one expensive or global thing run on one pytest-xdist worker; every other test
     may run beside any other (``make test`` runs ``-n 4 --dist loadgroup``)."""
+    if nodeid.startswith(STACK_TESTS):
+        return "stacks-1" if nodeid.startswith(FIRST_STACK_QUEUE) else "stacks-2"
     if "[octoprint-real" in nodeid or "real_octoprint" in nodeid:
         return "octoprint"  # one real OctoPrint (and its virtualenv) per session
     if nodeid.startswith("tests/browser/"):
