@@ -151,12 +151,25 @@ def _embedded_pass_only(item: pytest.Item) -> bool:
     return any(item.nodeid.startswith(f"{directory}/") for directory in EMBEDDED_PASS_ONLY)
 
 
+# Tests of half a minute to a minute each, queued first (after the groups below) so that pytest-xdist's
+# workers end on short tests: at the end of the queue, one of them held the pass up by over a minute.
+LONG_TESTS = (
+    "tests/contract/test_schemathesis.py::",
+    "tests/federation/test_two_labs",
+    "tests/opcua/test_bridge_client_mode.py::",
+    "tests/opcua/test_bridge_server_mode.py::",
+    "tests/jobs/test_upload_streaming.py::",
+)
+
+
 def pytest_collection_modifyitems(config, items):
     if services_pass():
         deselected = [item for item in items if _embedded_pass_only(item)]
         if deselected:
             config.hook.pytest_deselected(items=deselected)
             items[:] = [item for item in items if not _embedded_pass_only(item)]
+    # After pytest-django's ordering (database tests, then transactional ones); stable otherwise.
+    items.sort(key=lambda item: not item.nodeid.startswith(LONG_TESTS))
     on_postgres = _database_is_postgres()
     if on_postgres:
         db = settings.DATABASES["default"]
