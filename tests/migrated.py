@@ -24,7 +24,15 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
 # What must not leak from the test run into an installation a test starts (or a template's `migrate`).
-SERVICE_VARS = {"DATABASE_URL", "REDIS_URL", "TASK_ENGINE", "CELERY_BROKER_URL", "MEDIA_ROOT"}
+# Its metrics samples belong in its own var/prometheus, not among the test process's.
+SERVICE_VARS = {
+    "DATABASE_URL",
+    "REDIS_URL",
+    "TASK_ENGINE",
+    "CELERY_BROKER_URL",
+    "MEDIA_ROOT",
+    "PROMETHEUS_MULTIPROC_DIR",
+}
 
 _sqlite_template: Path | None = None
 _postgres_templates: dict[str, str] = {}  # server URL -> template database name

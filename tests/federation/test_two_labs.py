@@ -21,7 +21,17 @@ from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 # The labs run the embedded default: whatever services this test run uses must not leak into them.
-SCRUBBED = ("DATABASE_URL", "REDIS_URL", "TASK_ENGINE", "CELERY_BROKER_URL", "MEDIA_ROOT", "SECRET_KEY")
+# PROMETHEUS_MULTIPROC_DIR: a lab's `manage.py up` empties its metrics directory at start; the test
+# run's own would lose the samples of the test process (a later metrics test on this worker failed).
+SCRUBBED = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "TASK_ENGINE",
+    "CELERY_BROKER_URL",
+    "MEDIA_ROOT",
+    "SECRET_KEY",
+    "PROMETHEUS_MULTIPROC_DIR",
+)
 
 
 def free_port() -> int:
