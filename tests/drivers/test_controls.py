@@ -33,14 +33,15 @@ def test_preheat_sets_both_targets_and_cooldown_turns_them_off(backend):
     if not offers(backend, Control.PREHEAT):
         pytest.skip(f"{backend.personality} offers no temperature control")
     backend.client.set_temperatures(tool=190, bed=45)
-    state = backend.wait_for(
-        lambda s: "tool0" in s.temperatures and s.temperatures["tool0"].target == 190, 15, "nozzle target 190"
-    )
-    assert state.temperatures["bed"].target == 45
+
+    # Two commands, nozzle then bed: a real OctoPrint may report between them, with only the first.
+    def targets(state) -> tuple:
+        return tuple(getattr(state.temperatures.get(name), "target", None) for name in ("tool0", "bed"))
+
+    state = backend.wait_for(lambda s: targets(s) == (190, 45), 15, "nozzle target 190 and bed target 45")
     assert state.status is PrinterStatus.IDLE  # heating by hand is not a print
     backend.client.set_temperatures(tool=0, bed=0)
-    state = backend.wait_for(lambda s: s.temperatures["tool0"].target in (0, None), 15, "heaters off")
-    assert state.temperatures["bed"].target in (0, None)
+    backend.wait_for(lambda s: set(targets(s)) <= {0, None}, 15, "both heaters off")
 
 
 def test_home_jog_fan_speed_flow_and_a_gcode_line_reach_the_printer(backend):
