@@ -263,6 +263,7 @@ def setup_lab(lab: Lab, *, with_jobs: bool) -> tuple[Api, list[str]]:
     return Api(lab, data["token"]), data["jobs"]
 
 
+@pytest.mark.slow  # two installations in their own processes, on the embedded default in either pass
 def test_two_labs_forward_a_job_with_quota_acceptance_and_cancel(labs):
     lab_a, lab_b = labs
     api_a, (job_1, job_2) = setup_lab(lab_a, with_jobs=True)
