@@ -32,19 +32,6 @@ def _query_integer(request, name: str, *, minimum: int, maximum: int, default: i
         raise ValidationError({name: [f"{name} {exc}."]}) from None
 
 
-def _paged_response_schema(schema: dict, example: str) -> dict:
-    return {
-        "type": "object",
-        "required": ["count", "results"],
-        "properties": {
-            "count": {"type": "integer", "example": 123},
-            "next": {"type": "string", "nullable": True, "format": "uri", "example": example},
-            "previous": {"type": "string", "nullable": True, "format": "uri"},
-            "results": schema,
-        },
-    }
-
-
 class LimitOffsetPagination(pagination.LimitOffsetPagination):
     max_limit = MAX_LIMIT
 
@@ -92,11 +79,11 @@ class CursorPagination(pagination.CursorPagination):
         if len(request.query_params.getlist(self.cursor_query_param)) > 1:
             raise ValidationError({self.cursor_query_param: ["Give cursor once."]})
         self.count = queryset.count()
-        if not given:
-            return super().paginate_queryset(queryset, request, view)
         try:
             return super().paginate_queryset(queryset, request, view)
         except (NotFound, DjangoValidationError, ValueError, OverflowError):
+            if not given:
+                raise
             # An undecodable cursor (DRF: 404), or a position that is no value of the ordering field
             # (a cursor from another ?ordering=, or forged): the database layer refuses it.
             raise ValidationError({self.cursor_query_param: [INVALID_CURSOR]}) from None
@@ -119,36 +106,11 @@ class CursorPagination(pagination.CursorPagination):
         )
 
     def get_paginated_response_schema(self, schema):
-        return _paged_response_schema(
-            schema, f"http://lab.example.org/api/machines/?{self.cursor_query_param}=cD1tazQ%3D"
-        )
+        body = LimitOffsetPagination().get_paginated_response_schema(schema)  # the same body
+        body["properties"]["next"]["example"] = "http://lab.example.org/api/machines/?cursor=cD1tazQ%3D"
+        return body
 
     def get_schema_operation_parameters(self, view):
-        return [
-            {
-                "name": self.cursor_query_param,
-                "required": False,
-                "in": "query",
-                "description": "Where the page starts: copy it from a response's next or previous link.",
-                "schema": {"type": "string"},
-            },
-            {
-                "name": self.page_size_query_param,
-                "required": False,
-                "in": "query",
-                "description": "Number of results per page.",
-                "schema": {
-                    "type": "integer",
-                    "minimum": 1,
-                    "maximum": self.max_page_size,
-                    "default": self.page_size,
-                },
-            },
-            {
-                "name": "offset",
-                "required": False,
-                "in": "query",
-                "description": "Page by position instead of by cursor (for programs written before cursors).",
-                "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
-            },
-        ]
+        cursor = super().get_schema_operation_parameters(view)[0]
+        cursor["description"] = "Where the page starts: copy it from a response's next or previous link."
+        return [cursor, *LimitOffsetPagination().get_schema_operation_parameters(view)]

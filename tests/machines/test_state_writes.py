@@ -122,9 +122,8 @@ def test_a_poll_writes_its_state_without_reading_it_again(machine_id, monkeypatc
     real_command = redis.Redis.execute_command
 
     def recorded(self, *args, **kw):
-        result = real_command(
-            self, *args, **kw
-        )  # a script Redis has not loaded yet fails, is loaded, is sent again
+        # A script Redis has not loaded yet fails here, is loaded, and is sent again: not counted.
+        result = real_command(self, *args, **kw)
         sent.append(args[0])
         return result
 
